@@ -1,0 +1,6 @@
+using System.CommandLine;
+using CoeffTune.Cli.Commands;
+
+var root = new RootCommand("coefftune: parameter-efficient fine-tuning of transformers with Coeff-Tuning, LoRA, DoRA, SSF and BitFit");
+root.Subcommands.Add(ToyCommand.Create());
+return CoeffTune.Cli.Cli.Run(root, args);

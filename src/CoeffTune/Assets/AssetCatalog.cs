@@ -1,0 +1,27 @@
+namespace CoeffTune.Assets;
+
+/// <summary>Every asset <c>coefftune fetch</c> knows, by name.</summary>
+public static class AssetCatalog
+{
+    private static readonly List<IAsset> assets = new();
+
+    public static IReadOnlyList<IAsset> All => assets;
+
+    public static void Register(IAsset asset)
+    {
+        if (assets.Any(a => a.Name == asset.Name)) return;
+        assets.Add(asset);
+    }
+
+    public static IAsset Find(string name) =>
+        assets.FirstOrDefault(a => string.Equals(a.Name, name, StringComparison.OrdinalIgnoreCase))
+        ?? throw new ArgumentException($"unknown asset '{name}'; known: {string.Join(", ", assets.Select(a => a.Name))}");
+
+    /// <summary>Fetches the asset unless already present; returns its folder.</summary>
+    public static string Ensure(string name, AssetCache? cache = null, TextWriter? log = null)
+    {
+        cache ??= AssetCache.Default;
+        var asset = Find(name);
+        return asset.IsPresent(cache) ? cache.PathFor(asset.Name) : asset.Fetch(cache, log ?? TextWriter.Null);
+    }
+}

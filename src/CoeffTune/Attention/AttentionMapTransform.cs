@@ -1,0 +1,17 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace CoeffTune.Attention;
+
+/// <summary>
+/// The extension point of the filter-subspace view: a module that receives the post-softmax,
+/// post-mask attention maps F of one layer, shape (B, H, Nq, Nk), and returns the maps that will
+/// weight the values. Coeff-Tuning is one such transform; any method that changes maps plugs in here.
+/// </summary>
+public abstract class AttentionMapTransform : nn.Module<Tensor, Tensor>
+{
+    protected AttentionMapTransform(string name) : base(name) { }
+
+    /// <summary>When false the attention layer ignores this transform and keeps its fused kernel.</summary>
+    public bool Enabled { get; set; } = true;
+}

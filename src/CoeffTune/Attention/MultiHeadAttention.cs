@@ -1,0 +1,123 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace CoeffTune.Attention;
+
+/// <summary>
+/// Multi-head attention (self or cross) as a filter subspace: every head h produces a post-softmax
+/// map F^h = softmax(Q^h K^h^T / sqrt(d)), and the output is concat_h(F^h V^h) W_o.
+/// This is the one place where attention maps are made. With no <see cref="MapTransform"/> the
+/// fused scaled-dot-product kernel runs and the maps are never materialised; with one, the maps are
+/// computed explicitly, passed through the transform, then through attention dropout.
+/// </summary>
+public sealed class MultiHeadAttention : nn.Module
+{
+    public readonly Linear query;
+    public readonly Linear key;
+    public readonly Linear value;
+    public readonly Linear output;
+    private readonly Dropout attentionDropout;
+    private readonly double attentionDropoutRate;
+
+    /// <summary>Number of heads H.</summary>
+    public int Heads { get; }
+    /// <summary>Model width (H times the head width).</summary>
+    public int Dim { get; }
+    public int HeadDim => Dim / Heads;
+
+    /// <summary>The map transform currently attached (Coeff-Tuning's mixing), or null.</summary>
+    public AttentionMapTransform? MapTransform { get; private set; }
+
+    public MultiHeadAttention(int dim, int heads, int? contextDim = null, bool bias = true, double attentionDropout = 0.0)
+        : base(nameof(MultiHeadAttention))
+    {
+        if (heads <= 0 || dim % heads != 0)
+            throw new ArgumentException($"dim {dim} must be a positive multiple of heads {heads}");
+        Dim = dim;
+        Heads = heads;
+        int kv = contextDim ?? dim;
+        query = Linear(dim, dim, hasBias: bias);
+        key = Linear(kv, dim, hasBias: bias);
+        value = Linear(kv, dim, hasBias: bias);
+        output = Linear(dim, dim, hasBias: bias);
+        attentionDropoutRate = attentionDropout;
+        this.attentionDropout = Dropout(attentionDropout);
+        RegisterComponents();
+    }
+
+    /// <summary>Attaches a map transform under the name <paramref name="name"/> (a state-dict key segment).</summary>
+    public void AttachMapTransform(AttentionMapTransform transform, string name = "mixing")
+    {
+        if (MapTransform is not null)
+            throw new InvalidOperationException("this attention layer already has a map transform; a layer can be wrapped once");
+        register_module(name, transform);
+        MapTransform = transform;
+    }
+
+    /// <summary>
+    /// x: (B, Nq, D). context: (B, Nk, Dc) for cross-attention, null for self-attention.
+    /// keyPaddingMask: (B, Nk), nonzero/true where a key is a real token, zero/false where it is padding.
+    /// </summary>
+    public Tensor forward(Tensor x, Tensor? context = null, Tensor? keyPaddingMask = null, bool causal = false)
+    {
+        using var scope = NewDisposeScope();
+        var src = context ?? x;
+        long b = x.shape[0], nq = x.shape[1], nk = src.shape[1];
+        var q = SplitHeads(query.call(x), b, nq);
+        var k = SplitHeads(key.call(src), b, nk);
+        var v = SplitHeads(value.call(src), b, nk);
+        var mask = AdditiveMask(keyPaddingMask, causal, nq, nk, q.dtype, q.device);
+
+        Tensor heads;
+        if (MapTransform is { Enabled: true } transform)
+        {
+            var maps = AttentionMaps(q, k, mask);
+            maps = transform.call(maps);
+            maps = attentionDropout.call(maps);
+            heads = matmul(maps, v);
+        }
+        else
+        {
+            heads = nn.functional.scaled_dot_product_attention(q, k, v, mask,
+                training ? attentionDropoutRate : 0.0, false);
+        }
+        var merged = heads.transpose(1, 2).reshape(b, nq, Dim);
+        return output.call(merged).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The post-softmax, post-mask maps F, (B, H, Nq, Nk); rows sum to 1.</summary>
+    public static Tensor AttentionMaps(Tensor q, Tensor k, Tensor? additiveMask)
+    {
+        var scores = matmul(q, k.transpose(-2, -1)).div_(Math.Sqrt(q.shape[^1]));
+        if (additiveMask is not null) scores = scores.add_(additiveMask);
+        return scores.softmax(-1);
+    }
+
+    private Tensor SplitHeads(Tensor t, long b, long n) => t.view(b, n, Heads, HeadDim).transpose(1, 2);
+
+    /// <summary>
+    /// An additive mask broadcastable to (B, H, Nq, Nk): 0 where attention is allowed, the most
+    /// negative finite value where it is not, so softmax gives masked keys exactly zero weight.
+    /// </summary>
+    public static Tensor? AdditiveMask(Tensor? keyPaddingMask, bool causal, long nq, long nk, ScalarType dtype, Device device)
+    {
+        if (keyPaddingMask is null && !causal) return null;
+        double neg = dtype == ScalarType.Float64 ? double.MinValue : float.MinValue;
+        Tensor? mask = null;
+        if (keyPaddingMask is not null)
+        {
+            var keep = keyPaddingMask.to(device).to_type(ScalarType.Bool);
+            mask = zeros(keep.shape, dtype, device).masked_fill(keep.logical_not(), neg)
+                .view(keep.shape[0], 1, 1, nk);
+        }
+        if (causal)
+        {
+            var upper = ones(nq, nk, ScalarType.Bool, device).triu(nk - nq + 1);
+            var c = zeros(nq, nk, dtype, device).masked_fill(upper, neg);
+            mask = mask is null ? c : (mask + c).clamp_min(neg);
+        }
+        return mask;
+    }
+}
