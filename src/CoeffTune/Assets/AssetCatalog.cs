@@ -5,7 +5,7 @@ public static class AssetCatalog
 {
     private static readonly List<IAsset> assets = new();
 
-    public static IReadOnlyList<IAsset> All => assets;
+    public static IReadOnlyList<IAsset> All { get { KnownAssets.EnsureRegistered(); return assets; } }
 
     public static void Register(IAsset asset)
     {
@@ -13,9 +13,11 @@ public static class AssetCatalog
         assets.Add(asset);
     }
 
-    public static IAsset Find(string name) =>
-        assets.FirstOrDefault(a => string.Equals(a.Name, name, StringComparison.OrdinalIgnoreCase))
-        ?? throw new ArgumentException($"unknown asset '{name}'; known: {string.Join(", ", assets.Select(a => a.Name))}");
+    public static IAsset Find(string name) => FindRegistered(name);
+
+    private static IAsset FindRegistered(string name) =>
+        All.FirstOrDefault(a => string.Equals(a.Name, name, StringComparison.OrdinalIgnoreCase))
+        ?? throw new ArgumentException($"unknown asset '{name}'; known: {string.Join(", ", All.Select(a => a.Name))}");
 
     /// <summary>Fetches the asset unless already present; returns its folder.</summary>
     public static string Ensure(string name, AssetCache? cache = null, TextWriter? log = null)

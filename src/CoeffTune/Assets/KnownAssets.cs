@@ -1,0 +1,15 @@
+namespace CoeffTune.Assets;
+
+/// <summary>Registers every model and dataset the library can fetch. Idempotent.</summary>
+public static class KnownAssets
+{
+    private static bool done;
+
+    public static void EnsureRegistered()
+    {
+        if (done) return;
+        done = true;
+        // Models
+        // Datasets
+    }
+}
