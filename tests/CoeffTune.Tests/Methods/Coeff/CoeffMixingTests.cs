@@ -1,0 +1,155 @@
+using CoeffTune.Attention;
+using CoeffTune.Methods.Coeff;
+using CoeffTune.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+using static CoeffTune.Tests.TestUtil;
+
+namespace CoeffTune.Tests.Methods.Coeff;
+
+public class CoeffMixingTests
+{
+    private static Tensor RandomMaps(int b, int h, int nq, int nk, ScalarType dtype = ScalarType.Float32) =>
+        randn(new long[] { b, h, nq, nk }, dtype).softmax(-1);
+
+    [Fact]
+    public void Gradient_wrt_alpha_matches_central_finite_differences_in_float64()
+    {
+        using var scope = NewDisposeScope();
+        torch.manual_seed(4);
+        var attn = new MultiHeadAttention(16, 4);
+        attn.to(ScalarType.Float64).eval();
+        var mixing = CoeffTuning.Apply(attn).Values.Single();
+        using (no_grad()) mixing.alpha.copy_(randn(4, 4, ScalarType.Float64) * 0.3);
+        var x = randn(new long[] { 2, 6, 16 }, ScalarType.Float64);
+        var w = randn(new long[] { 2, 6, 16 }, ScalarType.Float64);
+        double Loss() { using var _ = no_grad(); return (attn.forward(x) * w).sum().ToDouble(); }
+
+        var loss = (attn.forward(x) * w).sum();
+        loss.backward();
+        var analytic = Values(mixing.alpha.grad!);
+        var numeric = new double[16];
+        const double eps = 1e-6;
+        for (int i = 0; i < 16; i++)
+        {
+            var flat = mixing.alpha.detach().view(-1);
+            double orig = flat[i].ToDouble();
+            using (no_grad()) flat[i] = orig + eps;
+            double plus = Loss();
+            using (no_grad()) flat[i] = orig - eps;
+            double minus = Loss();
+            using (no_grad()) flat[i] = orig;
+            numeric[i] = (plus - minus) / (2 * eps);
+        }
+        double num = Math.Sqrt(analytic.Zip(numeric, (a, n) => (a - n) * (a - n)).Sum());
+        double den = Math.Sqrt(numeric.Sum(n => n * n));
+        Assert.True(num / den <= 1e-6, $"relative error {num / den:E2}");
+    }
+
+    [Fact]
+    public void Mixed_row_sums_equal_row_sums_of_alpha_prime_and_entries_go_negative()
+    {
+        using var scope = NewDisposeScope();
+        torch.manual_seed(5);
+        var mixing = new CoeffMixing(6, new CoeffConfig());
+        mixing.eval();
+        using (no_grad()) mixing.alpha.copy_(randn(6, 6));
+        var maps = RandomMaps(3, 6, 5, 8, ScalarType.Float32);
+        var mixed = mixing.call(maps);
+        var rowSums = mixed.sum(-1);                                            // (3, 6, 5)
+        var expected = (eye(6) + mixing.alpha).sum(1).view(1, 6, 1).expand_as(rowSums);
+        Assert.True(MaxAbsDiff(rowSums, expected) <= 1e-5, $"row sums differ by {MaxAbsDiff(rowSums, expected)}");
+        Assert.True(mixed.min().ToDouble() < 0);
+        // Hand-computed entry: Fhat^0 = sum_i alpha'[0, i] F^i.
+        var a = Values(eye(6) + mixing.alpha);
+        double byHand = Enumerable.Range(0, 6).Sum(i => a[i] * maps[1, i, 2, 3].ToDouble());
+        Assert.Equal(byHand, mixed[1, 0, 2, 3].ToDouble(), 5);
+    }
+
+    [Fact]
+    public void Evaluation_is_deterministic_and_ignores_dropout()
+    {
+        using var scope = NewDisposeScope();
+        var mixing = new CoeffMixing(8, new CoeffConfig(dropout: 0.5));
+        using (no_grad()) mixing.alpha.fill_(0.25);
+        mixing.eval();
+        var m1 = mixing.MixingMatrix();
+        var m2 = mixing.MixingMatrix();
+        Assert.Equal(0.0, MaxAbsDiff(m1, m2));
+        Assert.Equal(0.0, MaxAbsDiff(m1, eye(8) + 0.25));
+    }
+
+    [Fact]
+    public void Training_drops_alpha_entries_at_rate_p_and_scales_the_kept_ones()
+    {
+        using var scope = NewDisposeScope();
+        torch.manual_seed(6);
+        const double p = 0.3;
+        const int h = 64;
+        var mixing = new CoeffMixing(h, new CoeffConfig(dropout: p));
+        using (no_grad()) mixing.alpha.fill_(1.0);
+        mixing.train();
+        var dropped = Values(mixing.MixingMatrix() - eye(h));
+        int zeros = dropped.Count(v => v == 0.0);
+        int scaled = dropped.Count(v => Math.Abs(v - 1.0 / (1 - p)) < 1e-6);
+        Assert.Equal(h * h, zeros + scaled);                     // every entry is dropped or scaled by 1/(1-p)
+        double rate = zeros / (double)(h * h);
+        double sigma = Math.Sqrt(p * (1 - p) / (h * h));         // binomial standard error: 0.0072
+        Assert.InRange(rate, p - 4 * sigma, p + 4 * sigma);
+    }
+
+    [Fact]
+    public void Zero_dropout_in_training_equals_evaluation()
+    {
+        using var scope = NewDisposeScope();
+        torch.manual_seed(7);
+        var mixing = new CoeffMixing(4, new CoeffConfig(dropout: 0.0));
+        using (no_grad()) mixing.alpha.copy_(randn(4, 4));
+        var maps = RandomMaps(2, 4, 3, 3);
+        mixing.train();
+        var train = mixing.call(maps);
+        mixing.eval();
+        var eval = mixing.call(maps);
+        Assert.Equal(0.0, MaxAbsDiff(train, eval));
+    }
+
+    [Fact]
+    public void Direct_parameterisations_start_at_identity_or_random()
+    {
+        using var scope = NewDisposeScope();
+        var identity = new CoeffMixing(5, new CoeffConfig(parameterization: AlphaParameterization.DirectIdentity));
+        identity.eval();
+        Assert.Equal(0.0, MaxAbsDiff(identity.MixingMatrix(), eye(5)));
+        var maps = RandomMaps(1, 5, 4, 4);
+        Assert.Equal(0.0, MaxAbsDiff(identity.call(maps), maps));
+        var random = new CoeffMixing(5, new CoeffConfig(parameterization: AlphaParameterization.DirectRandom));
+        random.eval();
+        Assert.True(MaxAbsDiff(random.MixingMatrix(), eye(5)) > 0.05);
+        Assert.True(random.alpha.abs().max().ToDouble() <= 1 / Math.Sqrt(5) + 1e-6);
+    }
+
+    [Fact]
+    public void Twelve_layers_of_twelve_heads_add_exactly_1728_trainable_parameters()
+    {
+        using var scope = NewDisposeScope();
+        var vit = new VisionTransformer(new VitConfig { ImageSize = 8, PatchSize = 4, Channels = 1, Dim = 48, Depth = 12, Heads = 12, MlpDim = 48, Classes = 2 });
+        long before = vit.parameters().Sum(p => p.numel());
+        var attached = CoeffTuning.Apply(vit);
+        long after = vit.parameters().Sum(p => p.numel());
+        Assert.Equal(12, attached.Count);
+        Assert.Equal(1728, after - before);
+        Assert.Equal(1728, attached.Values.Sum(m => m.alpha.numel()));
+        // alpha is saved under the layer's path; the identity constant is not.
+        var keys = vit.state_dict().Keys.ToList();
+        Assert.Contains("blocks.0.attn.mixing.alpha", keys);
+        Assert.DoesNotContain(keys, k => k.EndsWith("identity"));
+    }
+
+    [Fact]
+    public void Invalid_config_names_the_bad_value()
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new CoeffConfig(dropout: 1.5));
+        Assert.Contains("dropout", e.Message);
+        Assert.Contains("1.5", e.Message);
+    }
+}
