@@ -19,6 +19,7 @@ public sealed record BertConfig
     public int MaxPositions { get; init; } = 512;
     public int TypeVocabSize { get; init; } = 2;
     public double LayerNormEps { get; init; } = 1e-12;
+    /// <summary>Whether the checkpoint has a pooler; it is built only for CLS pooling.</summary>
     public bool HasPooler { get; init; } = true;
     public Pooling Pooling { get; init; } = Pooling.Mean;
     public int Classes { get; init; } = 2;
@@ -115,7 +116,8 @@ public sealed class BertClassifier : TransformerClassifier
         Config = config.Validate();
         embeddings = new BertEmbeddings(config);
         layers = new ModuleList<BertLayer>(Enumerable.Range(0, config.Depth).Select(_ => new BertLayer(config)).ToArray());
-        if (config.HasPooler) pooler = Linear(config.Dim, config.Dim);
+        // The pooler feeds only CLS pooling; with mean pooling it would be dead weight for every method.
+        if (config.HasPooler && config.Pooling == Pooling.Cls) pooler = Linear(config.Dim, config.Dim);
         classifier = Linear(config.Dim, config.Classes);
         RegisterComponents();
         BaseParameterCount = parameters().Sum(p => p.numel());

@@ -1,3 +1,6 @@
+using System.Text.Json.Nodes;
+using CoeffTune.Models;
+
 namespace CoeffTune.Methods.Coeff;
 
 /// <summary>How the mixing matrix alpha' is formed from the trainable alpha (paper Table 5a).</summary>
@@ -12,8 +15,9 @@ public enum AlphaParameterization
 }
 
 /// <summary>Coeff-Tuning's settings. Immutable and validated at construction.</summary>
-public sealed record CoeffConfig
+public sealed record CoeffConfig : IMethodConfig
 {
+    public string Method => "coeff";
     /// <summary>Coefficient dropout p on the entries of alpha, training only (paper Sec. 3.3).</summary>
     public double Dropout { get; init; }
     public AlphaParameterization Parameterization { get; init; }
@@ -36,4 +40,29 @@ public sealed record CoeffConfig
         LearningRate = learningRate;
         WeightDecay = weightDecay;
     }
+
+    public IAttachedMethod Attach(TransformerClassifier model) => new CoeffMethod(this, model);
+
+    public JsonObject ToJson() => new()
+    {
+        ["coeff_dropout"] = Dropout, ["parameterization"] = Parameterization switch
+        {
+            AlphaParameterization.Residual => "residual", AlphaParameterization.DirectIdentity => "direct-identity",
+            _ => "direct-random",
+        },
+        ["lr"] = LearningRate, ["weight_decay"] = WeightDecay,
+    };
+
+    public static AlphaParameterization ParseParameterization(string s) => s switch
+    {
+        "residual" => AlphaParameterization.Residual,
+        "direct-identity" => AlphaParameterization.DirectIdentity,
+        "direct-random" => AlphaParameterization.DirectRandom,
+        _ => throw new FormatException($"coeff: parameterization must be residual, direct-identity or direct-random, got '{s}'"),
+    };
+
+    public static CoeffConfig FromJson(JsonObject o) => new(
+        ConfigJson.Double(o, "coeff_dropout", "coeff") ?? 0,
+        ParseParameterization(o["parameterization"]?.GetValue<string>() ?? "residual"),
+        ConfigJson.Double(o, "lr", "coeff"), ConfigJson.Double(o, "weight_decay", "coeff"));
 }

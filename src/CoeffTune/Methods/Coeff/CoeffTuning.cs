@@ -6,6 +6,9 @@ namespace CoeffTune.Methods.Coeff;
 /// <summary>Adds Coeff-Tuning to a model: one <see cref="CoeffMixing"/> per attention layer.</summary>
 public static class CoeffTuning
 {
+    /// <summary>The name the mixing module is registered under in its attention layer.</summary>
+    public const string ModuleName = "mixing";
+
     /// <summary>
     /// Attaches an H x H alpha to every <see cref="MultiHeadAttention"/> of <paramref name="model"/>
     /// (self- and cross-attention alike), moved to the device and dtype of that layer. Nothing is frozen.
@@ -21,7 +24,7 @@ public static class CoeffTuning
             var mixing = new CoeffMixing(attention.Heads, config);
             var w = attention.query.weight!;
             mixing.to(w.dtype).to(w.device);
-            attention.AttachMapTransform(mixing);
+            attention.AttachMapTransform(mixing, ModuleName);
             attached[path] = mixing;
         }
         if (attached.Count == 0)

@@ -1,0 +1,119 @@
+using CoeffTune.Adapters;
+using CoeffTune.Methods;
+using TorchSharp;
+using static TorchSharp.torch;
+using static CoeffTune.Tests.TestUtil;
+
+namespace CoeffTune.Tests.Adapters;
+
+public class AdapterFileTests : IDisposable
+{
+    private readonly string dir = Path.Combine(Path.GetTempPath(), "coefftune-adapter-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(dir)) Directory.Delete(dir, true);
+    }
+
+    private PeftModel Trained(string recipe, int seed = 0)
+    {
+        var model = TinyModels.Bert(seed);
+        var peft = PeftModel.Wrap(model, recipe);
+        torch.manual_seed(9);
+        using (no_grad())
+            foreach (var name in peft.TrainableNames) { var t = model.state_dict()[name]; t.add_(randn_like(t) * 0.1); }
+        return peft;
+    }
+
+    [Theory]
+    [InlineData("coeff+lora")]
+    [InlineData("coeff+dora")]
+    [InlineData("coeff+ssf")]
+    [InlineData("bitfit")]
+    public void Saved_then_loaded_into_a_fresh_model_gives_bit_identical_outputs(string recipe)
+    {
+        using var scope = NewDisposeScope();
+        var peft = Trained(recipe);
+        var batch = TinyModels.TextBatch();
+        var expected = peft.Model.forward(batch);
+        AdapterFile.Save(peft, dir, "tiny-bert", new[] { "a", "b", "c" });
+
+        var fresh = TinyModels.Bert();
+        var loaded = AdapterFile.Load(fresh, dir);
+        fresh.eval();
+        Assert.Equal(0.0, MaxAbsDiff(expected, fresh.forward(batch)));
+        Assert.Equal(peft.Recipe, loaded.Recipe);
+        Assert.Equal(new[] { "a", "b", "c" }, AdapterFile.ReadInfo(dir).Labels);
+
+        // Only trainable tensors: file size is their bytes plus a small header.
+        long bytes = peft.Report().Total * 4;
+        long size = new FileInfo(Path.Combine(dir, AdapterFile.WeightsName)).Length;
+        Assert.InRange(size, bytes, bytes + 16_384);
+        Assert.Empty(Directory.GetFiles(dir, "*.tmp"));
+    }
+
+    [Fact]
+    public void Lora_keys_follow_the_hugging_face_layout()
+    {
+        using var scope = NewDisposeScope();
+        AdapterFile.Save(Trained("coeff+lora"), dir);
+        var keys = TorchSharp.PyBridge.Safetensors.LoadStateDict(Path.Combine(dir, AdapterFile.WeightsName)).Keys.ToHashSet();
+        Assert.Contains("base_model.model.layers.0.attention.query.lora_A.weight", keys);
+        Assert.Contains("base_model.model.layers.1.attention.value.lora_B.weight", keys);
+        Assert.Contains("base_model.model.layers.0.attention.mixing.alpha", keys);
+        Assert.Contains("base_model.model.classifier.weight", keys);
+        Assert.Equal(2 * 2 * 2 + 2 + 2, keys.Count);
+        var config = File.ReadAllText(Path.Combine(dir, AdapterFile.ConfigName));
+        Assert.Contains("\"peft_type\": \"LORA\"", config);
+        Assert.Contains("\"format_version\": 1", config);
+    }
+
+    [Fact]
+    public void A_different_base_model_is_refused_with_both_identities()
+    {
+        using var scope = NewDisposeScope();
+        var peft = Trained("coeff+lora");
+        AdapterFile.Save(peft, dir);
+        var e = Assert.Throws<InvalidDataException>(() => AdapterFile.Load(TinyModels.Bert(seed: 1), dir));
+        Assert.Contains(peft.BaseIdentity, e.Message);
+        Assert.Contains("adapter_config.json", e.Message);
+    }
+
+    [Fact]
+    public void A_shape_mismatch_names_the_tensor_and_both_shapes()
+    {
+        using var scope = NewDisposeScope();
+        AdapterFile.Save(Trained("coeff+lora"), dir);
+        // Same backbone, a head with another number of classes.
+        torch.manual_seed(0);
+        var other = new CoeffTune.Models.BertClassifier(TinyModels.BertShape with { Classes = 5 });
+        var e = Assert.Throws<InvalidDataException>(() => AdapterFile.Load(other, dir));
+        Assert.Contains("'classifier.weight'", e.Message);
+        Assert.Contains("[3, 32]", e.Message);
+        Assert.Contains("[5, 32]", e.Message);
+    }
+
+    [Fact]
+    public void A_truncated_adapter_file_names_the_file()
+    {
+        using var scope = NewDisposeScope();
+        AdapterFile.Save(Trained("coeff+lora"), dir);
+        var path = Path.Combine(dir, AdapterFile.WeightsName);
+        var bytes = File.ReadAllBytes(path);
+        File.WriteAllBytes(path, bytes[..(bytes.Length / 2)]);
+        var e = Assert.ThrowsAny<Exception>(() => AdapterFile.Load(TinyModels.Bert(), dir));
+        Assert.IsType<InvalidDataException>(e);
+        Assert.Contains(AdapterFile.WeightsName, e.Message);
+    }
+
+    [Fact]
+    public void A_newer_format_version_is_refused()
+    {
+        using var scope = NewDisposeScope();
+        AdapterFile.Save(Trained("coeff"), dir);
+        var path = Path.Combine(dir, AdapterFile.ConfigName);
+        File.WriteAllText(path, File.ReadAllText(path).Replace("\"format_version\": 1", "\"format_version\": 99"));
+        var e = Assert.Throws<InvalidDataException>(() => AdapterFile.Load(TinyModels.Bert(), dir));
+        Assert.Contains("format_version 99", e.Message);
+    }
+}
