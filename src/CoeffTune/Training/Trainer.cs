@@ -1,0 +1,224 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CoeffTune.Methods;
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace CoeffTune.Training;
+
+/// <summary>Accuracy and mean loss of a model on a set.</summary>
+public sealed record Evaluation(double Accuracy, double Loss, int Examples);
+
+/// <summary>One evaluation during training, as written to metrics.jsonl.</summary>
+public sealed record EpochMetrics(int Epoch, int Step, double TrainLoss, Evaluation Validation, double LearningRate, double ExamplesPerSecond, double Seconds);
+
+/// <summary>What the trainer tells whoever watches it.</summary>
+public interface ITrainingObserver
+{
+    void OnStart(int totalSteps, int stepsPerEpoch, int startStep) { }
+    void OnStep(int step, int epoch, double loss, double examplesPerSecond) { }
+    void OnEvaluation(EpochMetrics metrics, bool best) { }
+}
+
+/// <summary>The loss became NaN or infinite; training stopped.</summary>
+public sealed class TrainingDivergedException(string message) : Exception(message);
+
+/// <summary>The outcome of a run: the history, and the best validation result (whose weights the model holds).</summary>
+public sealed record TrainResult(IReadOnlyList<EpochMetrics> History, Evaluation BestValidation, int BestEpoch, int Steps, double Seconds);
+
+/// <summary>
+/// The one training loop: AdamW over the recipe's parameter groups, linear warmup then cosine decay,
+/// gradient clipping, evaluation every epoch keeping the best weights, atomic checkpoints that resume
+/// exactly (data order and dropout depend only on the seed and the step), a dispose scope per step.
+/// </summary>
+public sealed class Trainer(PeftModel peft, TrainOptions options, ITrainingObserver? observer = null)
+{
+    public const string CheckpointFolder = "checkpoint";
+    private readonly TrainOptions o = options.Validate();
+    private readonly ITrainingObserver observer = observer ?? new NullObserver();
+    private sealed class NullObserver : ITrainingObserver { }
+
+    /// <summary>Injected into the loss for testing the divergence guard: the step at which the loss is replaced by NaN.</summary>
+    public int? PoisonStep { get; init; }
+    /// <summary>Stops (as if killed) right after this many steps, leaving the checkpoint behind; for testing resume.</summary>
+    public int? StopAfterStep { get; init; }
+
+    public TrainResult Fit(IBatchSource train, IBatchSource validation, string outDir, bool resume = false)
+    {
+        var device = torch.device(o.Device);
+        var model = peft.Model;
+        model.to(device);
+        var groups = peft.ParameterGroups(o.LearningRate, o.WeightDecay);
+        using var opt = optim.AdamW(groups.Select(g => new AdamW.ParamGroup(g.Parameters, lr: g.LearningRate, weight_decay: g.WeightDecay)));
+        var baseLrs = groups.Select(g => g.LearningRate).ToArray();
+        var trainable = groups.SelectMany(g => g.Parameters).ToList();
+
+        int stepsPerEpoch = (train.Count + o.BatchSize - 1) / o.BatchSize;
+        int total = Math.Min(o.MaxSteps ?? int.MaxValue, stepsPerEpoch * o.Epochs);
+        var history = new List<EpochMetrics>();
+        int step = 0;
+        Evaluation best = new(-1, double.MaxValue, 0);
+        int bestEpoch = 0;
+        Dictionary<string, Tensor>? bestWeights = null;
+        var ckptDir = Path.Combine(outDir, CheckpointFolder);
+        Directory.CreateDirectory(outDir);
+        if (resume && File.Exists(Path.Combine(ckptDir, "state.json")))
+            (step, best, bestEpoch, history, bestWeights) = LoadCheckpoint(ckptDir, opt);
+
+        observer.OnStart(total, stepsPerEpoch, step);
+        var clock = Stopwatch.StartNew();
+        double elapsedBefore = history.Count > 0 ? history[^1].Seconds : 0;
+        double lossSum = 0; int lossCount = 0;
+        while (step < total)
+        {
+            int epoch = step / stepsPerEpoch, inEpoch = step % stepsPerEpoch;
+            var order = Permutation(train.Count, o.Seed, epoch);
+            model.train();
+            var epochClock = Stopwatch.StartNew();
+            int seen = 0;
+            for (int b = inEpoch; b < stepsPerEpoch && step < total; b++)
+            {
+                using var scope = NewDisposeScope();
+                torch.manual_seed(o.Seed * 1_000_003L + step);        // dropout depends on (seed, step) only
+                var idx = order.Skip(b * o.BatchSize).Take(o.BatchSize).ToArray();
+                using var batch = train.MakeBatch(idx, device);
+                double factor = o.Schedule(step, total);
+                int gi = 0;
+                foreach (var pg in opt.ParamGroups) pg.LearningRate = baseLrs[gi++] * factor;
+                opt.zero_grad();
+                var loss = nn.functional.cross_entropy(model.forward(batch), batch.Labels!);
+                if (PoisonStep == step) loss = loss * double.NaN;
+                double lossValue = loss.ToDouble();
+                if (!double.IsFinite(lossValue))
+                    throw new TrainingDivergedException($"loss became {lossValue} at epoch {epoch + 1}, step {step + 1} (learning rate {o.LearningRate * factor:G3}); lower --lr or check the data");
+                loss.backward();
+                if (o.ClipNorm > 0) nn.utils.clip_grad_norm_(trainable, o.ClipNorm);
+                opt.step();
+                step++;
+                seen += idx.Length;
+                lossSum += lossValue; lossCount++;
+                observer.OnStep(step, epoch + 1, lossValue, seen / Math.Max(1e-9, epochClock.Elapsed.TotalSeconds));
+                bool epochEnd = b == stepsPerEpoch - 1 || step == total;
+                if (epochEnd)
+                {
+                    var val = Evaluate(model, validation, o.BatchSize, device);
+                    var m = new EpochMetrics(epoch + 1, step, lossSum / Math.Max(1, lossCount), val, o.LearningRate * factor,
+                        seen / Math.Max(1e-9, epochClock.Elapsed.TotalSeconds), elapsedBefore + clock.Elapsed.TotalSeconds);
+                    lossSum = 0; lossCount = 0;
+                    history.Add(m);
+                    bool isBest = val.Accuracy > best.Accuracy || (val.Accuracy == best.Accuracy && val.Loss < best.Loss);
+                    if (isBest)
+                    {
+                        best = val; bestEpoch = epoch + 1;
+                        DisposeAll(bestWeights);
+                        bestWeights = Snapshot(peft);
+                    }
+                    observer.OnEvaluation(m, isBest);
+                    model.train();
+                }
+                if (epochEnd || step % o.CheckpointEvery == 0)
+                    SaveCheckpoint(ckptDir, opt, step, best, bestEpoch, history, bestWeights);
+                if (StopAfterStep == step) return new TrainResult(history, best, bestEpoch, step, elapsedBefore + clock.Elapsed.TotalSeconds);
+            }
+        }
+        if (bestWeights is not null) Restore(peft, bestWeights);
+        DisposeAll(bestWeights);
+        model.eval();
+        return new TrainResult(history, best, bestEpoch, step, elapsedBefore + clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Accuracy and mean cross-entropy over a whole set, in evaluation mode without gradients.</summary>
+    public static Evaluation Evaluate(Models.TransformerClassifier model, IBatchSource set, int batchSize, Device device)
+    {
+        model.eval();
+        using var _ = no_grad();
+        long correct = 0; double lossSum = 0;
+        for (int start = 0; start < set.Count; start += batchSize)
+        {
+            using var scope = NewDisposeScope();
+            var idx = Enumerable.Range(start, Math.Min(batchSize, set.Count - start)).ToArray();
+            using var batch = set.MakeBatch(idx, device);
+            var logits = model.forward(batch);
+            lossSum += nn.functional.cross_entropy(logits, batch.Labels!, reduction: nn.Reduction.Sum).ToDouble();
+            correct += logits.argmax(1).eq(batch.Labels!).sum().ToInt64();
+        }
+        return new Evaluation(set.Count == 0 ? 0 : (double)correct / set.Count, set.Count == 0 ? 0 : lossSum / set.Count, set.Count);
+    }
+
+    /// <summary>A shuffled order of the training set for one epoch, from the seed and the epoch alone.</summary>
+    public static int[] Permutation(int n, int seed, int epoch)
+    {
+        var rng = new Random(unchecked(seed * 7919 + epoch * 104729 + 17));
+        var p = Enumerable.Range(0, n).ToArray();
+        rng.Shuffle(p);
+        return p;
+    }
+
+    private static Dictionary<string, Tensor> Snapshot(PeftModel peft)
+    {
+        var state = peft.Model.state_dict();
+        return peft.TrainableNames.ToDictionary(n => n, n => state[n].detach().cpu().clone().DetachFromDisposeScope());
+    }
+
+    private static void Restore(PeftModel peft, Dictionary<string, Tensor> weights)
+    {
+        var state = peft.Model.state_dict();
+        using var _ = no_grad();
+        foreach (var (n, t) in weights) state[n].copy_(t);
+    }
+
+    private static void DisposeAll(Dictionary<string, Tensor>? d)
+    {
+        if (d is null) return;
+        foreach (var t in d.Values) t.Dispose();
+    }
+
+    // A checkpoint is a folder: the trainable tensors, the best ones, the optimiser state and a JSON
+    // summary, each written under a temporary name and renamed; state.json is renamed last and is
+    // what marks the checkpoint complete.
+    private void SaveCheckpoint(string dir, AdamW opt, int step, Evaluation best, int bestEpoch, List<EpochMetrics> history, Dictionary<string, Tensor>? bestWeights)
+    {
+        Directory.CreateDirectory(dir);
+        string Tmp(string name) => Path.Combine(dir, $".{name}.{Environment.ProcessId}.tmp");
+        var current = Snapshot(peft);
+        Safetensors.SaveStateDict(Tmp("trainable.safetensors"), current);
+        DisposeAll(current);
+        if (bestWeights is not null) Safetensors.SaveStateDict(Tmp("best.safetensors"), bestWeights);
+        opt.save_state_dict(Tmp("optimizer.bin"));
+        var state = new JsonObject
+        {
+            ["step"] = step, ["best_epoch"] = bestEpoch, ["best_accuracy"] = best.Accuracy, ["best_loss"] = best.Loss,
+            ["recipe"] = peft.Recipe, ["seed"] = o.Seed,
+            ["history"] = JsonSerializer.SerializeToNode(history),
+        };
+        File.WriteAllText(Tmp("state.json"), state.ToJsonString());
+        File.Move(Tmp("trainable.safetensors"), Path.Combine(dir, "trainable.safetensors"), true);
+        if (bestWeights is not null) File.Move(Tmp("best.safetensors"), Path.Combine(dir, "best.safetensors"), true);
+        File.Move(Tmp("optimizer.bin"), Path.Combine(dir, "optimizer.bin"), true);
+        File.Move(Tmp("state.json"), Path.Combine(dir, "state.json"), true);
+    }
+
+    private (int, Evaluation, int, List<EpochMetrics>, Dictionary<string, Tensor>?) LoadCheckpoint(string dir, AdamW opt)
+    {
+        var statePath = Path.Combine(dir, "state.json");
+        JsonObject s;
+        try { s = (JsonObject)JsonNode.Parse(File.ReadAllText(statePath))!; }
+        catch (Exception e) { throw new InvalidDataException($"{statePath}: unreadable checkpoint state ({e.Message})"); }
+        if (s["recipe"]?.GetValue<string>() != peft.Recipe)
+            throw new InvalidDataException($"{statePath}: checkpoint is for recipe '{s["recipe"]}', this run is '{peft.Recipe}'");
+        if (s["seed"]?.GetValue<int>() != o.Seed)
+            throw new InvalidDataException($"{statePath}: checkpoint was made with --seed {s["seed"]}, this run has --seed {o.Seed}");
+        var weights = Safetensors.LoadStateDict(Path.Combine(dir, "trainable.safetensors"));
+        Restore(peft, weights);
+        DisposeAll(weights);
+        opt.load_state_dict(Path.Combine(dir, "optimizer.bin"));
+        var bestPath = Path.Combine(dir, "best.safetensors");
+        var best = File.Exists(bestPath) ? Safetensors.LoadStateDict(bestPath) : null;
+        var history = s["history"].Deserialize<List<EpochMetrics>>() ?? new();
+        return (s["step"]!.GetValue<int>(), new Evaluation(s["best_accuracy"]!.GetValue<double>(), s["best_loss"]!.GetValue<double>(), 0),
+            s["best_epoch"]!.GetValue<int>(), history, best);
+    }
+}

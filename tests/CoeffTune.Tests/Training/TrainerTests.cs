@@ -1,0 +1,113 @@
+using CoeffTune.Methods;
+using CoeffTune.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+using static CoeffTune.Tests.TestUtil;
+
+namespace CoeffTune.Tests.Training;
+
+public class TrainerTests : IDisposable
+{
+    private readonly string dir = Path.Combine(Path.GetTempPath(), "coefftune-train-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(dir)) Directory.Delete(dir, true);
+    }
+
+    /// <summary>8x8 images whose class (0..2) is the bright band: top, middle or bottom rows.</summary>
+    private static TensorBatchSource Bands(int n, int seed)
+    {
+        var gen = new Generator((ulong)seed);
+        var labels = randint(0, 3, new long[] { n }, generator: gen);
+        var images = rand(new long[] { n, 1, 8, 8 }, generator: gen) * 0.5;
+        for (int i = 0; i < n; i++)
+        {
+            long c = labels[i].ToInt64();
+            images[i, 0, TensorIndex.Slice(c * 3, c * 3 + 2)] += 1.0;
+        }
+        return new TensorBatchSource(images, labels);
+    }
+
+    private static TrainOptions Options => new() { Epochs = 4, BatchSize = 16, LearningRate = 3e-3, Seed = 5, CheckpointEvery = 7 };
+
+    [Fact]
+    public void A_short_run_brings_the_loss_down_and_keeps_the_best_epoch()
+    {
+        using var scope = NewDisposeScope();
+        var peft = PeftModel.Wrap(TinyModels.Vit(), "coeff+lora");
+        var trainer = new Trainer(peft, Options with { Epochs = 8, LearningRate = 1e-2 });
+        var result = trainer.Fit(Bands(160, 1), Bands(64, 2), dir);
+        Assert.Equal(8, result.History.Count);
+        Assert.True(result.History[^1].TrainLoss < 0.5 * result.History[0].TrainLoss,
+            $"loss {result.History[0].TrainLoss:F3} -> {result.History[^1].TrainLoss:F3}");
+        Assert.True(result.BestValidation.Accuracy >= 0.9, $"validation accuracy {result.BestValidation.Accuracy}");
+        // The model holds the best epoch's weights at the end.
+        var again = Trainer.Evaluate(peft.Model, Bands(64, 2), 16, CPU);
+        Assert.Equal(result.BestValidation.Accuracy, again.Accuracy);
+    }
+
+    [Fact]
+    public void Stopping_mid_epoch_and_resuming_ends_exactly_where_an_uninterrupted_run_ends()
+    {
+        using var scope = NewDisposeScope();
+        var (train, val) = (Bands(100, 3), Bands(32, 4));     // 7 steps an epoch, 28 in all
+        var full = PeftModel.Wrap(TinyModels.Vit(), "coeff+dora");
+        new Trainer(full, Options).Fit(train, val, Path.Combine(dir, "a"));
+
+        var first = PeftModel.Wrap(TinyModels.Vit(), "coeff+dora");
+        var stopped = new Trainer(first, Options) { StopAfterStep = 17 }.Fit(train, val, Path.Combine(dir, "b"));
+        Assert.Equal(17, stopped.Steps);                      // the last checkpoint was at step 14: steps 15-17 are redone
+        var resumedModel = PeftModel.Wrap(TinyModels.Vit(), "coeff+dora");
+        var resumed = new Trainer(resumedModel, Options).Fit(train, val, Path.Combine(dir, "b"), resume: true);
+        Assert.Equal(28, resumed.Steps);
+        var a = full.Model.state_dict();
+        var b = resumedModel.Model.state_dict();
+        foreach (var name in full.TrainableNames)
+            Assert.True(MaxAbsDiff(a[name], b[name]) == 0.0, $"{name} differs by {MaxAbsDiff(a[name], b[name])}");
+    }
+
+    [Fact]
+    public void A_nan_loss_stops_the_run_with_a_clear_message()
+    {
+        using var scope = NewDisposeScope();
+        var peft = PeftModel.Wrap(TinyModels.Vit(), "coeff");
+        var e = Assert.Throws<TrainingDivergedException>(() =>
+            new Trainer(peft, Options) { PoisonStep = 3 }.Fit(Bands(64, 1), Bands(16, 2), dir));
+        Assert.Contains("loss became NaN", e.Message);
+        Assert.Contains("step 4", e.Message);
+    }
+
+    [Fact]
+    public void Learning_rate_warms_up_linearly_then_decays_by_cosine()
+    {
+        var o = new TrainOptions { WarmupFraction = 0.1 };
+        Assert.Equal(0.1, o.Schedule(0, 100), 12);
+        Assert.Equal(1.0, o.Schedule(9, 100), 12);
+        Assert.Equal(1.0, o.Schedule(10, 100), 12);
+        Assert.Equal(0.5, o.Schedule(55, 100), 12);           // halfway through the decay
+        Assert.True(o.Schedule(99, 100) < 0.001);
+    }
+
+    [Fact]
+    public void Resident_memory_stays_flat_over_a_long_run()
+    {
+        using var scope = NewDisposeScope();
+        var peft = PeftModel.Wrap(TinyModels.Vit(), "coeff+lora");
+        var probe = new RssProbe(30, 300);
+        new Trainer(peft, Options with { Epochs = 100, MaxSteps = 300, CheckpointEvery = 1000 }, probe).Fit(Bands(64, 1), Bands(16, 2), dir);
+        Assert.True(probe.At[300] <= probe.At[30] * 1.10, $"RSS {probe.At[30] / 1e6:F0} MB after 30 steps, {probe.At[300] / 1e6:F0} MB after 300");
+    }
+
+    private sealed class RssProbe(params int[] steps) : ITrainingObserver
+    {
+        public readonly Dictionary<int, long> At = new();
+        public void OnStep(int step, int epoch, double loss, double examplesPerSecond)
+        {
+            if (!steps.Contains(step)) return;
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            At[step] = System.Diagnostics.Process.GetCurrentProcess().WorkingSet64;
+        }
+    }
+}
