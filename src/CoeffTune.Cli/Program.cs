@@ -3,4 +3,6 @@ using CoeffTune.Cli.Commands;
 
 var root = new RootCommand("coefftune: parameter-efficient fine-tuning of transformers with Coeff-Tuning, LoRA, DoRA, SSF and BitFit");
 root.Subcommands.Add(ToyCommand.Create());
+root.Subcommands.Add(FetchCommand.Create());
+root.Subcommands.Add(EmbedCommand.Create());
 return CoeffTune.Cli.Cli.Run(root, args);

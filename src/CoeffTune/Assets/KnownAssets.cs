@@ -10,6 +10,8 @@ public static class KnownAssets
         if (done) return;
         done = true;
         // Models
+        AssetCatalog.Register(Checkpoints.SentenceTransformerAsset.MiniLM);
+        AssetCatalog.Register(Checkpoints.SentenceTransformerAsset.ArcticXs);
         // Datasets
     }
 }

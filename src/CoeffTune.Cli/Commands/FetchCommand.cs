@@ -1,0 +1,44 @@
+using System.CommandLine;
+using CoeffTune.Assets;
+
+namespace CoeffTune.Cli.Commands;
+
+/// <summary><c>coefftune fetch NAME|all</c>: brings real models and datasets into the cache.</summary>
+public static class FetchCommand
+{
+    public static Command Create()
+    {
+        var name = new Argument<string>("name") { Description = "asset to fetch, or 'all'" };
+        var cmd = new Command("fetch", "Download a real model or dataset into the cache ($COEFFTUNE_CACHE)") { name };
+        cmd.SetAction(p => OneLineErrors.Run(() => Run(p.GetValue(name)!)));
+        return cmd;
+    }
+
+    private static int Run(string name)
+    {
+        var cache = AssetCache.Default;
+        var assets = string.Equals(name, "all", StringComparison.OrdinalIgnoreCase) ? AssetCatalog.All : new[] { AssetCatalog.Find(name) };
+        int failed = 0;
+        foreach (var asset in assets)
+        {
+            if (asset.IsPresent(cache))
+            {
+                Console.WriteLine($"{asset.Name}: already present in {cache.PathFor(asset.Name)}");
+                continue;
+            }
+            try
+            {
+                var sw = System.Diagnostics.Stopwatch.StartNew();
+                var dir = asset.Fetch(cache, Console.Out);
+                Console.WriteLine($"{asset.Name}: fetched into {dir} ({sw.Elapsed.TotalSeconds:F1} s)");
+            }
+            catch (AssetUnavailableException e) when (assets.Count > 1)
+            {
+                // With 'all', one unavailable asset does not stop the others; the exit code still says so.
+                Console.Error.WriteLine($"error: {e.Message}");
+                failed++;
+            }
+        }
+        return failed == 0 ? 0 : 1;
+    }
+}
