@@ -11,5 +11,6 @@ public static class KnownAssets
         done = true;
         // Models
         // Datasets
+        foreach (var dataset in Datasets.DatasetAssets.All()) AssetCatalog.Register(dataset);
     }
 }
