@@ -5,4 +5,5 @@ var root = new RootCommand("coefftune: parameter-efficient fine-tuning of transf
 root.Subcommands.Add(ToyCommand.Create());
 root.Subcommands.Add(FetchCommand.Create());
 root.Subcommands.Add(EmbedCommand.Create());
+root.Subcommands.Add(TrainCommand.Create());
 return CoeffTune.Cli.Cli.Run(root, args);

@@ -100,6 +100,14 @@ public static class BertCheckpoint
             int n = classes ?? (w.TryGetValue("classifier.weight", out var head) ? (int)head.shape[0] : 2);
             var config = InferConfig(w, path, n, heads, CheckpointFile.ReadConfigBeside(path));
             var model = new BertClassifier(config);
+            // A mean-pooling model has no pooler: the checkpoint's pooler is not used, so it is ignored, not unexpected.
+            if (model.pooler is null)
+                foreach (var k in w.Keys.Where(k => k.StartsWith("pooler.", StringComparison.Ordinal)).ToList())
+                {
+                    ignored.Add(k);
+                    w.Remove(k, out var t);
+                    t!.Dispose();
+                }
             try
             {
                 var report = StateDictLoader.Load(model, w, path, strict, freshPrefixes: new[] { model.HeadName }, ignored);

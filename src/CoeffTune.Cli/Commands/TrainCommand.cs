@@ -1,0 +1,111 @@
+using System.CommandLine;
+using CoeffTune.Training;
+using Spectre.Console;
+
+namespace CoeffTune.Cli.Commands;
+
+/// <summary><c>coefftune train</c>: fine-tune a real model with a recipe on a task; keep the best adapter.</summary>
+public static class TrainCommand
+{
+    public static Command Create()
+    {
+        var f = new TrainFlags();
+        var cmd = new Command("train", "Fine-tune a pretrained model with a recipe on a task, keeping the adapter with the best validation accuracy");
+        f.AddTo(cmd);
+        cmd.SetAction(p =>
+        {
+            var o = f.Read(p);
+            var result = ConsoleProgress.Run($"{o.Method} on {o.Task}", obs => FineTune.Run(o, obs, Console.Out));
+            Report.Write(result, o.OutDir);
+            Report.PrintSummary(result);
+            return 0;
+        });
+        return cmd;
+    }
+}
+
+/// <summary>The flags every command that fine-tunes shares.</summary>
+public sealed class TrainFlags
+{
+    public readonly Option<string> Model = new("--model") { Description = "auto (minilm for text, the ViT pretrained here for images), minilm, arctic-xs, vit-fmnist, or a .onnx/.safetensors path", DefaultValueFactory = _ => "auto" };
+    public readonly Option<string> Task = new("--task") { Description = "fashion-mnist, fashion-coarse, mnist, mnist-rotation, digits, spam, brown, or a path (image folder, IDX, CSV/TSV/JSONL)", Required = true };
+    public readonly MethodOptions Methods = new();
+    public readonly Option<int> TrainSize = new("--train-size") { Description = "training examples drawn from the task's pool", DefaultValueFactory = _ => 800 };
+    public readonly Option<int> ValSize = new("--val-size") { Description = "validation examples (model selection)", DefaultValueFactory = _ => 200 };
+    public readonly Option<int?> TestSize = new("--test-size") { Description = "test examples (default: the whole held-out test set)" };
+    public readonly Option<int> Epochs = new("--epochs") { Description = "epochs", DefaultValueFactory = _ => 10 };
+    public readonly Option<int?> MaxSteps = new("--max-steps") { Description = "stop after this many optimiser steps" };
+    public readonly Option<double> Lr = new("--lr") { Description = "learning rate (methods may override theirs)", DefaultValueFactory = _ => 1e-3 };
+    public readonly Option<double> Wd = new("--weight-decay") { Description = "AdamW weight decay", DefaultValueFactory = _ => 0.01 };
+    public readonly Option<int> BatchSize = new("--batch-size") { Description = "batch size", DefaultValueFactory = _ => 32 };
+    public readonly Option<int> Seed = new("--seed") { Description = "seed for the split, initialisation, data order and dropout", DefaultValueFactory = _ => 0 };
+    public readonly Option<int> MaxTokens = new("--max-tokens") { Description = "text: tokens kept per example", DefaultValueFactory = _ => 128 };
+    public readonly Option<string> Out = new("--out") { Description = "run folder (adapter, checkpoint, metrics.jsonl, curves.png, report.md)", DefaultValueFactory = _ => "runs/latest" };
+    public readonly Option<bool> Resume = new("--resume") { Description = "continue the run in --out from its checkpoint" };
+    public readonly Option<string> Device = new("--device") { Description = "cpu, cuda, cuda:1, ...", DefaultValueFactory = _ => "cpu" };
+
+    public void AddTo(Command cmd)
+    {
+        foreach (var o in new Option[] { Model, Task, TrainSize, ValSize, TestSize, Epochs, MaxSteps, Lr, Wd, BatchSize, Seed, MaxTokens, Out, Resume, Device })
+            cmd.Options.Add(o);
+        Methods.AddTo(cmd);
+    }
+
+    public FineTuneOptions Read(ParseResult p)
+    {
+        var device = p.GetValue(Device)!;
+        try { _ = TorchSharp.torch.device(device); }
+        catch (Exception) { throw new ArgumentException($"--device '{device}' is not a device (cpu, cuda, cuda:N)"); }
+        if (device.StartsWith("cuda") && !TorchSharp.torch.cuda.is_available())
+            throw new ArgumentException($"--device {device}: CUDA is not available in this LibTorch build");
+        return new FineTuneOptions
+        {
+            Model = p.GetValue(Model)!, Task = p.GetValue(Task)!, Method = p.GetValue(Methods.Method)!, MethodOptions = Methods.Read(p),
+            TrainSize = p.GetValue(TrainSize), ValidationSize = p.GetValue(ValSize), TestSize = p.GetValue(TestSize),
+            MaxTokens = p.GetValue(MaxTokens), OutDir = p.GetValue(Out)!, Resume = p.GetValue(Resume),
+            Train = new TrainOptions
+            {
+                Epochs = p.GetValue(Epochs), MaxSteps = p.GetValue(MaxSteps), LearningRate = p.GetValue(Lr), WeightDecay = p.GetValue(Wd),
+                BatchSize = p.GetValue(BatchSize), Seed = p.GetValue(Seed), Device = device,
+            }.Validate(),
+            Pretrain = new PretrainOptions { Device = device },
+        };
+    }
+}
+
+/// <summary>report.md, curves.png and the console summary of a run.</summary>
+public static class Report
+{
+    public static void Write(FineTuneResult r, string outDir)
+    {
+        Plots.Curves(r.Training.History, Path.Combine(outDir, "curves.png"), $"{r.Recipe} on {r.Task}");
+        var md = $"""
+            # {r.Recipe} on {r.Task}
+
+            | | |
+            |---|---|
+            | model | {r.Model} |
+            | recipe | {r.Recipe} |
+            | trainable | {r.Trainable} |
+            | best validation accuracy | {r.Training.BestValidation.Accuracy:P2} (epoch {r.Training.BestEpoch}) |
+            | **test accuracy** | **{r.Test.Accuracy:P2}** ({r.Test.Examples} examples) |
+            | test loss | {r.Test.Loss:F4} |
+            | steps | {r.Training.Steps} |
+            | time | {r.Seconds:F1} s |
+            | peak resident memory | {r.PeakRssBytes / 1048576.0:F0} MiB |
+
+            Adapter: `{r.AdapterDir}`; split: `{r.SplitPath}`; per-epoch metrics: `metrics.jsonl`; curves: `curves.png`.
+
+            """;
+        Cli.WriteAtomic(Path.Combine(outDir, "report.md"), md);
+    }
+
+    public static void PrintSummary(FineTuneResult r)
+    {
+        var t = new Table().AddColumns("task", "model", "recipe", "trainable", "best val acc", "test acc", "time");
+        t.AddRow(r.Task, r.Model, r.Recipe, r.Trainable.Total.ToString("N0"), $"{r.Training.BestValidation.Accuracy:P2}", $"[bold]{r.Test.Accuracy:P2}[/]", $"{r.Seconds:F0} s");
+        AnsiConsole.Write(t);
+        AnsiConsole.MarkupLine(Markup.Escape(r.Trainable.ToString()));
+        AnsiConsole.MarkupLine($"adapter: {Markup.Escape(r.AdapterDir)}");
+    }
+}

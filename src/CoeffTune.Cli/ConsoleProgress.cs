@@ -1,0 +1,69 @@
+using CoeffTune.Training;
+using Spectre.Console;
+
+namespace CoeffTune.Cli;
+
+/// <summary>
+/// Training progress: a live bar (epoch, step, loss, examples/s, ETA) on a terminal; plain lines when
+/// output is redirected, so logs stay readable.
+/// </summary>
+public sealed class ConsoleProgress : ITrainingObserver
+{
+    private readonly string label;
+    private ProgressTask? task;
+    private int total, stepsPerEpoch, lastPrinted;
+    private DateTime start = DateTime.UtcNow;
+
+    private ConsoleProgress(string label) => this.label = label;
+
+    public static bool Interactive => AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected;
+
+    /// <summary>Runs <paramref name="body"/> with a progress observer suited to the console.</summary>
+    public static T Run<T>(string label, Func<ITrainingObserver, T> body)
+    {
+        var p = new ConsoleProgress(label);
+        if (!Interactive) return body(p);
+        T result = default!;
+        AnsiConsole.Progress().AutoClear(false).HideCompleted(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+            .Start(ctx =>
+            {
+                p.task = ctx.AddTask(Markup.Escape(label), autoStart: true, maxValue: 1);
+                result = body(p);
+                p.task.Value = p.task.MaxValue;
+            });
+        return result;
+    }
+
+    public void OnStart(int totalSteps, int stepsPerEpoch, int startStep)
+    {
+        total = totalSteps; this.stepsPerEpoch = stepsPerEpoch; start = DateTime.UtcNow; lastPrinted = startStep;
+        if (task is not null) { task.MaxValue = totalSteps; task.Value = startStep; }
+        else Console.WriteLine($"{label}: {totalSteps} steps ({stepsPerEpoch} per epoch){(startStep > 0 ? $", resuming at step {startStep}" : "")}");
+    }
+
+    public void OnStep(int step, int epoch, double loss, double examplesPerSecond)
+    {
+        var text = $"{label} epoch {epoch} step {step}/{total} loss {loss:F4} {examplesPerSecond:F1} ex/s";
+        if (task is not null)
+        {
+            task.Value = step;
+            task.Description = Markup.Escape(text);
+            return;
+        }
+        if (step - lastPrinted >= Math.Max(1, stepsPerEpoch / 4) || step == total)
+        {
+            lastPrinted = step;
+            var elapsed = (DateTime.UtcNow - start).TotalSeconds;
+            var eta = step > 0 ? elapsed / step * (total - step) : 0;
+            Console.WriteLine($"{text} eta {eta:F0}s");
+        }
+    }
+
+    public void OnEvaluation(EpochMetrics m, bool best)
+    {
+        var line = $"{label} epoch {m.Epoch}: train loss {m.TrainLoss:F4}, validation accuracy {m.Validation.Accuracy:P2}, loss {m.Validation.Loss:F4}{(best ? " (best)" : "")}";
+        if (task is not null) AnsiConsole.MarkupLine(Markup.Escape(line));
+        else Console.WriteLine(line);
+    }
+}

@@ -1,0 +1,176 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CoeffTune.Adapters;
+using CoeffTune.Assets;
+using CoeffTune.Checkpoints;
+using CoeffTune.Data;
+using CoeffTune.Methods;
+using CoeffTune.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace CoeffTune.Training;
+
+/// <summary>Everything one fine-tuning run needs: model, task, recipe, split sizes and trainer settings.</summary>
+public sealed record FineTuneOptions
+{
+    /// <summary>"auto" (minilm for text, the Fashion-MNIST ViT for images), an asset name, or a checkpoint path.</summary>
+    public string Model { get; init; } = "auto";
+    public required string Task { get; init; }
+    public string Method { get; init; } = "coeff+lora";
+    public IReadOnlyDictionary<string, JsonObject>? MethodOptions { get; init; }
+    public int TrainSize { get; init; } = 800;
+    public int ValidationSize { get; init; } = 200;
+    /// <summary>Test examples (null: the whole held-out test set).</summary>
+    public int? TestSize { get; init; }
+    public int MaxTokens { get; init; } = 128;
+    public TrainOptions Train { get; init; } = new();
+    public PretrainOptions Pretrain { get; init; } = new();
+    public required string OutDir { get; init; }
+    public bool Resume { get; init; }
+}
+
+/// <summary>A model ready for a task, its name for adapter files, and how to batch the task's data for it.</summary>
+public sealed record LoadedModel(TransformerClassifier Model, string Name, Func<ILabeledDataset, IBatchSource> Source);
+
+/// <summary>The outcome of a run.</summary>
+public sealed record FineTuneResult(string Task, string Model, string Recipe, TrainableReport Trainable, TrainResult Training,
+    Evaluation Test, double Seconds, long PeakRssBytes, string AdapterDir, IReadOnlyList<string> Classes, string SplitPath);
+
+/// <summary>One fine-tuning run from names to numbers: data, split, model, recipe, training, test, adapter.</summary>
+public static class FineTune
+{
+    public const string MetricsFile = "metrics.jsonl";
+    public const string SplitFile = "split.json";
+    public const string AdapterFolder = "adapter";
+
+    public static FineTuneResult Run(FineTuneOptions o, ITrainingObserver? observer = null, TextWriter? log = null, AssetCache? cache = null)
+    {
+        log ??= TextWriter.Null;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var task = TaskCatalog.Load(o.Task, cache, log);
+        Directory.CreateDirectory(o.OutDir);
+        var splitPath = Path.Combine(o.OutDir, SplitFile);
+        DataSplit split;
+        if (o.Resume && File.Exists(splitPath))
+        {
+            split = DataSplit.Load(splitPath);
+            split.CheckFits(task.TrainPool, task.Test);
+        }
+        else
+        {
+            split = DataSplit.Create(task.TrainPool, task.Test, o.Train.Seed, o.TrainSize, o.ValidationSize, o.TestSize);
+            split.Save(splitPath);
+        }
+        ILabeledDataset train, val, test;
+        if (task.Kind == TaskKind.Image) (train, val, test) = split.Apply(task.ImageTrain, task.ImageTest);
+        else (train, val, test) = split.Apply(task.TextTrain, task.TextTest);
+        log.WriteLine($"task {task.Name}: {task.Classes.Count} classes; train {train.Count}, validation {val.Count}, test {test.Count}");
+
+        torch.manual_seed(o.Train.Seed);
+        var loaded = LoadModel(o.Model, task, o.MaxTokens, o.Pretrain, cache, log);
+        torch.manual_seed(o.Train.Seed + 1);
+        var peft = PeftModel.Wrap(loaded.Model, o.Method, o.MethodOptions);
+        var report = peft.Report();
+        log.WriteLine($"{loaded.Name} + {peft.Recipe}: {report}");
+
+        var metricsPath = Path.Combine(o.OutDir, MetricsFile);
+        var writer = new MetricsWriter(metricsPath, observer);
+        var trainer = new Trainer(peft, o.Train, writer);
+        var result = trainer.Fit(loaded.Source(train), loaded.Source(val), o.OutDir, o.Resume);
+        var device = torch.device(o.Train.Device);
+        var testEval = Trainer.Evaluate(peft.Model, loaded.Source(test), o.Train.BatchSize, device);
+        var adapterDir = Path.Combine(o.OutDir, AdapterFolder);
+        AdapterFile.Save(peft, adapterDir, loaded.Name, task.Classes);
+        var final = new FineTuneResult(task.Name, loaded.Name, peft.Recipe, report, result, testEval, clock.Elapsed.TotalSeconds,
+            PeakRssBytes(), adapterDir, task.Classes, splitPath);
+        writer.WriteFinal(final);
+        return final;
+    }
+
+    /// <summary>Resolves a model name or path for a task, with a fresh head of the task's classes.</summary>
+    public static LoadedModel LoadModel(string model, TaskData task, int maxTokens = 128, PretrainOptions? pretrain = null,
+        AssetCache? cache = null, TextWriter? log = null)
+    {
+        int classes = task.Classes.Count;
+        if (task.Kind == TaskKind.Text)
+        {
+            var name = model == "auto" ? "minilm" : model;
+            var bert = PretrainedModels.LoadBert(name, classes, maxLength: maxTokens, cache: cache, log: log);
+            return new LoadedModel(bert.Model, name, d => new TextBatchSource((TextDataset)d, bert.Tokenizer));
+        }
+        if (model is "auto" or "vit-fmnist")
+        {
+            var p = VitPretraining.Ensure(pretrain ?? new PretrainOptions(), cache, log);
+            log?.WriteLine($"ViT pretrained here on Fashion-MNIST: test accuracy {p.TestAccuracy:P2}");
+            return new LoadedModel(VitPretraining.Load(p, classes), (pretrain ?? new()).CacheName, d => new ImageBatchSource((ImageDataset)d));
+        }
+        if (File.Exists(model))
+        {
+            var (vit, report) = VitCheckpoint.Load(model, classes);
+            log?.WriteLine(report.ToString());
+            if (vit.Config.ImageSize != task.Height || vit.Config.Channels != task.Channels)
+                throw new ArgumentException($"--model {model} takes {vit.Config.Channels}x{vit.Config.ImageSize}x{vit.Config.ImageSize} images, task {task.Name} has {task.Channels}x{task.Height}x{task.Width}");
+            return new LoadedModel(vit, Path.GetFileName(model), d => new ImageBatchSource((ImageDataset)d));
+        }
+        throw new ArgumentException($"--model '{model}': not a known model (auto, minilm, arctic-xs, vit-fmnist) nor an existing file");
+    }
+
+    /// <summary>Peak resident memory of this process (VmHWM), or the current working set where /proc is absent.</summary>
+    public static long PeakRssBytes()
+    {
+        try
+        {
+            var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:"));
+            if (line is not null) return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        }
+        catch (IOException) { }
+        return Environment.WorkingSet;
+    }
+
+    /// <summary>Writes metrics.jsonl (one object per evaluation, the final result last) and passes events on.</summary>
+    private sealed class MetricsWriter(string path, ITrainingObserver? inner) : ITrainingObserver
+    {
+        private readonly List<string> lines = new();
+
+        public void OnStart(int totalSteps, int stepsPerEpoch, int startStep) => inner?.OnStart(totalSteps, stepsPerEpoch, startStep);
+        public void OnStep(int step, int epoch, double loss, double examplesPerSecond) => inner?.OnStep(step, epoch, loss, examplesPerSecond);
+
+        public void OnEvaluation(EpochMetrics m, bool best)
+        {
+            lines.Add(JsonSerializer.Serialize(new
+            {
+                epoch = m.Epoch, step = m.Step, train_loss = m.TrainLoss, val_accuracy = m.Validation.Accuracy, val_loss = m.Validation.Loss,
+                lr = m.LearningRate, examples_per_s = m.ExamplesPerSecond, seconds = m.Seconds, best,
+            }));
+            Flush();
+            inner?.OnEvaluation(m, best);
+        }
+
+        public void WriteFinal(FineTuneResult r)
+        {
+            // On resume the evaluations before the checkpoint come from the trainer's history.
+            lines.Clear();
+            foreach (var m in r.Training.History)
+                lines.Add(JsonSerializer.Serialize(new
+                {
+                    epoch = m.Epoch, step = m.Step, train_loss = m.TrainLoss, val_accuracy = m.Validation.Accuracy, val_loss = m.Validation.Loss,
+                    lr = m.LearningRate, examples_per_s = m.ExamplesPerSecond, seconds = m.Seconds, best = m.Epoch == r.Training.BestEpoch,
+                }));
+            lines.Add(JsonSerializer.Serialize(new
+            {
+                final = true, task = r.Task, model = r.Model, recipe = r.Recipe, test_accuracy = r.Test.Accuracy, test_loss = r.Test.Loss,
+                best_val_accuracy = r.Training.BestValidation.Accuracy, best_epoch = r.Training.BestEpoch, trainable = r.Trainable.Total,
+                base_parameters = r.Trainable.BaseParameters, steps = r.Training.Steps, seconds = r.Seconds, peak_rss_mb = r.PeakRssBytes / 1048576.0,
+            }));
+            Flush();
+        }
+
+        private void Flush()
+        {
+            var tmp = path + ".tmp";
+            File.WriteAllLines(tmp, lines);
+            File.Move(tmp, path, true);
+        }
+    }
+}

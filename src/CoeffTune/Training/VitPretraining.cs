@@ -1,0 +1,87 @@
+using System.Text.Json;
+using CoeffTune.Assets;
+using CoeffTune.Checkpoints;
+using CoeffTune.Data;
+using CoeffTune.Methods;
+using CoeffTune.Models;
+using TorchSharp;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace CoeffTune.Training;
+
+/// <summary>Settings of the small ViT pretrained here on Fashion-MNIST (no pretrained ViT can be downloaded).</summary>
+public sealed record PretrainOptions
+{
+    public int Epochs { get; init; } = 3;
+    /// <summary>Training images used (null: all 60,000).</summary>
+    public int? TrainImages { get; init; }
+    public int BatchSize { get; init; } = 128;
+    public double LearningRate { get; init; } = 2e-3;
+    public int Seed { get; init; } = 0;
+    public string Device { get; init; } = "cpu";
+
+    /// <summary>The cache folder name: one per distinct setting, so a quick pretraining never stands in for the full one.</summary>
+    public string CacheName => TrainImages is null && Epochs == 3 ? "vit-fmnist" : $"vit-fmnist-{TrainImages?.ToString() ?? "all"}x{Epochs}";
+}
+
+/// <summary>What the pretraining produced: where the weights are and how good the model is on the Fashion-MNIST test set.</summary>
+public sealed record PretrainedVit(string WeightsPath, VitConfig Config, double TestAccuracy, double Seconds);
+
+/// <summary>
+/// Pretrains <see cref="VitConfig.Tiny28"/> on Fashion-MNIST with full fine-tuning from random
+/// initialisation, once; later calls read the cached weights.
+/// </summary>
+public static class VitPretraining
+{
+    public const string WeightsFile = "model.safetensors";
+    public const string InfoFile = "pretrain.json";
+
+    public static PretrainedVit Ensure(PretrainOptions o, AssetCache? cache = null, TextWriter? log = null, ITrainingObserver? observer = null)
+    {
+        cache ??= AssetCache.Default;
+        log ??= TextWriter.Null;
+        var dir = cache.PathFor(o.CacheName);
+        var info = Path.Combine(dir, InfoFile);
+        if (File.Exists(info) && File.Exists(Path.Combine(dir, WeightsFile)))
+        {
+            var j = JsonDocument.Parse(File.ReadAllText(info)).RootElement;
+            return new PretrainedVit(Path.Combine(dir, WeightsFile), VitConfig.Tiny28(), j.GetProperty("test_accuracy").GetDouble(), j.GetProperty("seconds").GetDouble());
+        }
+        log.WriteLine($"pretraining a ViT ({o.CacheName}) on Fashion-MNIST; cached in {dir} for later runs");
+        var task = TaskCatalog.Load("fashion-mnist", cache, log);
+        var train = task.ImageTrain;
+        if (o.TrainImages is int n) train = train.Subset(Sampling.Stratified(train, n, o.Seed));
+        torch.manual_seed(o.Seed);
+        var model = new VisionTransformer(VitConfig.Tiny28(task.Classes.Count));
+        var peft = PeftModel.Wrap(model, "full");
+        var trainer = new Trainer(peft, new TrainOptions
+        {
+            Epochs = o.Epochs, BatchSize = o.BatchSize, LearningRate = o.LearningRate, WeightDecay = 0.05,
+            Seed = o.Seed, Device = o.Device, CheckpointEvery = 200,
+        }, observer);
+        var test = new ImageBatchSource(task.ImageTest);
+        var result = trainer.Fit(new ImageBatchSource(train), test, Path.Combine(dir, "run"), resume: true);
+        var acc = Trainer.Evaluate(model, test, 256, torch.device(o.Device)).Accuracy;
+        Directory.CreateDirectory(dir);
+        var tmp = Path.Combine(dir, $".{WeightsFile}.tmp");
+        var state = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu());
+        Safetensors.SaveStateDict(tmp, state);
+        File.Move(tmp, Path.Combine(dir, WeightsFile), true);
+        File.WriteAllText(info, JsonSerializer.Serialize(new { test_accuracy = acc, seconds = result.Seconds, epochs = o.Epochs, train_images = train.Count }));
+        Directory.Delete(Path.Combine(dir, "run"), true);
+        log.WriteLine($"pretrained ViT: Fashion-MNIST test accuracy {acc:P2} in {result.Seconds:F0} s");
+        return new PretrainedVit(Path.Combine(dir, WeightsFile), VitConfig.Tiny28(), acc, result.Seconds);
+    }
+
+    /// <summary>The pretrained backbone with a fresh head of <paramref name="classes"/> outputs.</summary>
+    public static VisionTransformer Load(PretrainedVit p, int classes)
+    {
+        var model = new VisionTransformer(p.Config with { Classes = classes });
+        var w = Safetensors.LoadStateDict(p.WeightsPath);
+        foreach (var k in w.Keys.Where(k => k.StartsWith("head.")).ToList()) { w[k].Dispose(); w.Remove(k); }
+        StateDictLoader.Load(model, w, p.WeightsPath, strict: true, freshPrefixes: new[] { model.HeadName });
+        foreach (var t in w.Values) t.Dispose();
+        return model;
+    }
+}
