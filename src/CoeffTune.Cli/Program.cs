@@ -6,4 +6,5 @@ root.Subcommands.Add(ToyCommand.Create());
 root.Subcommands.Add(FetchCommand.Create());
 root.Subcommands.Add(EmbedCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
+root.Subcommands.Add(DemoCommand.Create());
 return CoeffTune.Cli.Cli.Run(root, args);
