@@ -27,6 +27,17 @@ public sealed class OnnxCheckpointTests(RealModelsFixture models)
         }
     }
 
+    [SkippableTheory]
+    [InlineData("minilm")]
+    [InlineData("arctic-xs")]
+    public void Heads_are_read_from_the_onnx_head_split(string name)
+    {
+        var asset = models.Require(name);
+        var w = OnnxCheckpoint.Read(asset.ModelPath(models.Cache), out var heads);
+        CheckpointFile.DisposeAll(w.Values);
+        Assert.Equal(12, heads);
+    }
+
     [SkippableFact]
     public void A_truncated_onnx_file_is_named()
     {
