@@ -59,19 +59,19 @@ public sealed class OnnxRuntimeEquivalenceTests(RealModelsFixture models, ITestO
     /// <summary>Runs the ONNX file on the same ids, feeding only the inputs the graph declares.</summary>
     private static Tensor RunOnnxRuntime(string modelPath, Batch batch)
     {
-        using var session = new InferenceSession(modelPath);
+        using var ort = new InferenceSession(modelPath);
         int b = (int)batch.Inputs.shape[0], n = (int)batch.Inputs.shape[1];
         var available = new Dictionary<string, Tensor>
         {
             ["input_ids"] = batch.Inputs, ["attention_mask"] = batch.AttentionMask!, ["token_type_ids"] = batch.TokenTypeIds!,
         };
-        var inputs = session.InputMetadata.Keys.Select(k =>
+        var inputs = ort.InputMetadata.Keys.Select(k =>
         {
             Assert.True(available.ContainsKey(k), $"the ONNX model asks for an input '{k}' the test does not have");
             var data = available[k].data<long>().ToArray();
             return NamedOnnxValue.CreateFromTensor(k, new DenseTensor<long>(data, new[] { b, n }));
         }).ToList();
-        using var results = session.Run(inputs);
+        using var results = ort.Run(inputs);
         var last = results.FirstOrDefault(r => r.Name == "last_hidden_state") ?? results.First();
         var t = last.AsTensor<float>();
         Assert.Equal(new[] { b, n, 384 }, t.Dimensions.ToArray());
