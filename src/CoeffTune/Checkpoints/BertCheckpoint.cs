@@ -43,13 +43,14 @@ public static class BertCheckpoint
         return result;
     }
 
-    /// <summary>Reads a .onnx or .safetensors file into the model's names.</summary>
-    public static Dictionary<string, Tensor> Read(string path, List<string> ignored)
+    /// <summary>Reads a .onnx or .safetensors file into the model's names; <paramref name="heads"/> is set when an ONNX graph shows it.</summary>
+    public static Dictionary<string, Tensor> Read(string path, List<string> ignored, out int? heads)
     {
         var ext = Path.GetExtension(path).ToLowerInvariant();
+        heads = null;
         var raw = ext switch
         {
-            ".onnx" => OnnxCheckpoint.ReadInitializers(path),
+            ".onnx" => OnnxCheckpoint.Read(path, out heads),
             ".safetensors" => CheckpointFile.Normalize(CheckpointFile.ReadSafetensors(path)),
             _ => throw new ArgumentException($"{path}: unknown checkpoint format '{ext}'; expected .onnx or .safetensors"),
         };
@@ -58,8 +59,9 @@ public static class BertCheckpoint
 
     /// <summary>
     /// The shape of the encoder from the tensors (model names). Heads cannot be read off weights: they come
-    /// from <paramref name="heads"/>, else config.json's num_attention_heads, else 12 (BERT-base, MiniLM,
-    /// arctic-embed-xs), else 64-wide heads when the width is not a multiple of 12.
+    /// from <paramref name="heads"/> (the caller's, or an ONNX graph's head split), else config.json's
+    /// num_attention_heads, else 12 (BERT-base, MiniLM, arctic-embed-xs), else 64-wide heads when the width
+    /// is not a multiple of 12.
     /// </summary>
     public static BertConfig InferConfig(IReadOnlyDictionary<string, Tensor> w, string source, int classes, int? heads = null, JsonElement? config = null)
     {
@@ -87,7 +89,7 @@ public static class BertCheckpoint
     public static (BertClassifier Model, LoadReport Report) Load(string path, int? classes = null, int? heads = null, bool strict = true)
     {
         var ignored = new List<string>();
-        var w = Read(path, ignored);
+        var w = Read(path, ignored, out var graphHeads);
         try
         {
             if (classes is not null)
@@ -98,7 +100,7 @@ public static class BertCheckpoint
                     t!.Dispose();
                 }
             int n = classes ?? (w.TryGetValue("classifier.weight", out var head) ? (int)head.shape[0] : 2);
-            var config = InferConfig(w, path, n, heads, CheckpointFile.ReadConfigBeside(path));
+            var config = InferConfig(w, path, n, heads ?? graphHeads, CheckpointFile.ReadConfigBeside(path));
             var model = new BertClassifier(config);
             // A mean-pooling model has no pooler: the checkpoint's pooler is not used, so it is ignored, not unexpected.
             if (model.pooler is null)

@@ -33,9 +33,13 @@ public static class OnnxCheckpoint
     }
 
     /// <summary>The float initializers of <paramref name="path"/> under Hugging Face names, as float32 tensors, Linear weights [out, in].</summary>
-    public static Dictionary<string, Tensor> ReadInitializers(string path)
+    public static Dictionary<string, Tensor> ReadInitializers(string path) => Read(path, out _);
+
+    /// <summary>As <see cref="ReadInitializers"/>; also the number of attention heads if the graph shows it.</summary>
+    public static Dictionary<string, Tensor> Read(string path, out int? heads)
     {
         var graph = ReadModel(path).Graph;
+        heads = InferHeads(graph);
         var protos = new Dictionary<string, TensorProto>();
         foreach (var init in graph.Initializer) protos[init.Name] = init;
 
@@ -65,6 +69,18 @@ public static class OnnxCheckpoint
             }
         }
 
+        // Gemm (as exported for the pooler) holds a Linear's [out, in] weight unless transB is 0.
+        var transposedGemm = new HashSet<string>();
+        foreach (var node in graph.Node.Where(n => n.OpType == "Gemm" && n.Input.Count >= 2))
+        {
+            var transB = node.Attribute.FirstOrDefault(a => a.Name == "transB")?.I ?? 0;
+            var weight = node.Input[1];
+            if (transB != 0 || !protos.ContainsKey(weight)) continue;
+            transposedGemm.Add(weight);
+            if (node.Input.Count == 3 && node.Input[2].EndsWith(".bias", StringComparison.Ordinal) && !weight.EndsWith(".weight", StringComparison.Ordinal))
+                linearNames[weight] = node.Input[2][..^".bias".Length] + ".weight";
+        }
+
         var result = new Dictionary<string, Tensor>();
         try
         {
@@ -72,7 +88,13 @@ public static class OnnxCheckpoint
             {
                 var t = ToTensor(proto, path);
                 if (t is null) continue;
-                if (linearNames.TryGetValue(name, out var linear))
+                if (transposedGemm.Contains(name) && !linearNames.ContainsKey(name))
+                {
+                    var transposed = t.t().contiguous();
+                    t.Dispose();
+                    result.Add(name, transposed);
+                }
+                else if (linearNames.TryGetValue(name, out var linear))
                 {
                     var transposed = t.t().contiguous();
                     t.Dispose();
@@ -89,6 +111,33 @@ public static class OnnxCheckpoint
             throw;
         }
         return CheckpointFile.Normalize(result);
+    }
+
+    /// <summary>
+    /// Heads H from the attention's head split: a Reshape to Concat(batch, length, H, d) whose last two parts
+    /// are constants with H * d the width of a query bias. Null when the graph has no such pattern.
+    /// </summary>
+    private static int? InferHeads(GraphProto graph)
+    {
+        var width = graph.Initializer.FirstOrDefault(i => i.Name.EndsWith("attention.self.query.bias", StringComparison.Ordinal) && i.Dims.Count == 1)?.Dims[0];
+        if (width is null) return null;
+        var producers = new Dictionary<string, NodeProto>();
+        foreach (var node in graph.Node) foreach (var o in node.Output) producers[o] = node;
+        var inits = graph.Initializer.ToDictionary(i => i.Name);
+        long? Scalar(string name)
+        {
+            var t = inits.GetValueOrDefault(name)
+                ?? (producers.TryGetValue(name, out var c) && c.OpType == "Constant" ? c.Attribute.FirstOrDefault(a => a.Name == "value")?.T : null);
+            if (t is null || t.DataType != (int)TensorProto.Types.DataType.Int64) return null;
+            var values = t.Int64Data.Count > 0 ? t.Int64Data.ToArray() : MemoryMarshal.Cast<byte, long>(t.RawData.Span).ToArray();
+            return values.Length == 1 ? values[0] : null;
+        }
+        foreach (var reshape in graph.Node.Where(n => n.OpType == "Reshape" && n.Input.Count == 2))
+        {
+            if (!producers.TryGetValue(reshape.Input[1], out var concat) || concat.OpType != "Concat" || concat.Input.Count != 4) continue;
+            if (Scalar(concat.Input[2]) is long h && Scalar(concat.Input[3]) is long d && h > 0 && h * d == width) return (int)h;
+        }
+        return null;
     }
 
     /// <summary>A float initializer as a float32 tensor; null for integer constants (shapes, indices).</summary>

