@@ -25,6 +25,17 @@ public class ImageDatasetTests
     }
 
     [Fact]
+    public void Dataset_from_a_tensor_holds_the_same_values_in_nchw_order()
+    {
+        using var t = arange(24, dtype: ScalarType.Float32).reshape(3, 2, 2, 2) / 24f;
+
+        var data = ImageDataset.FromTensor(t, [0, 1, 0], ["a", "b"]);
+
+        Assert.Equal((3, 2, 2, 2), (data.Count, data.Channels, data.Height, data.Width));
+        Assert.Equal(13 / 24f, data.Image(1)[5], 6);
+    }
+
+    [Fact]
     public void Subset_and_relabel_copy_the_chosen_images_and_map_labels()
     {
         var sub = Toy().Subset([2]).Relabel([1, 0], ["x", "y"]);

