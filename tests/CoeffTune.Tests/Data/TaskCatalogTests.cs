@@ -51,6 +51,27 @@ public class TaskCatalogTests
     }
 
     [Fact]
+    public void Folder_with_train_and_test_image_folders_reads_both_at_the_asked_size()
+    {
+        using var dir = new TempDir();
+        foreach (var (part, cls, n) in new[] { ("train", "cat", 2), ("train", "dog", 1), ("test", "cat", 1), ("test", "dog", 1) })
+            for (int i = 0; i < n; i++)
+            {
+                using var bmp = new SkiaSharp.SKBitmap(5, 7);
+                bmp.Erase(SkiaSharp.SKColors.Gray);
+                using var png = SkiaSharp.SKImage.FromBitmap(bmp).Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+                File.WriteAllBytes(dir.File($"{part}/{cls}/{i}.png"), png.ToArray());
+            }
+
+        var task = TaskCatalog.Load(dir.Path, pathOptions: new PathTaskOptions(height: 12, width: 10, channels: 3));
+
+        Assert.Equal(["cat", "dog"], task.Classes);
+        Assert.Equal((3, 2), (task.TrainPool.Count, task.Test.Count));
+        Assert.Equal((3, 12, 10), (task.Channels, task.Height, task.Width));
+        Assert.Equal([0, 0, 1], task.TrainPool.Labels);
+    }
+
+    [Fact]
     public void Unknown_name_lists_the_known_tasks()
     {
         var e = Assert.Throws<ArgumentException>(() => TaskCatalog.Load("no-such-task-or-path"));
