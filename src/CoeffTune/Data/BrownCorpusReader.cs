@@ -29,8 +29,11 @@ public static class BrownCorpusReader
 
     public const int DefaultPassageWords = 100;
 
-    /// <param name="root">The folder holding cats.txt and the document files (ca01 ...).</param>
-    /// <param name="genreToClass">Genre -> class name; null uses <see cref="CoarseGenres"/>. Genres not in it are skipped.</param>
+    /// <summary>
+    /// Passages of every document under <paramref name="root"/> (the folder holding cats.txt and ca01 ...),
+    /// labelled through <paramref name="genreToClass"/> (genre -> class name; null uses <see cref="CoarseGenres"/>;
+    /// genres not in it are skipped).
+    /// </summary>
     public static TextDataset Read(string root, int passageWords = DefaultPassageWords, IReadOnlyDictionary<string, string>? genreToClass = null, string name = "brown")
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(passageWords, 1);

@@ -51,12 +51,15 @@ public static class IdxReader
 
     private static int[] Header(string path, byte[] bytes, int magic, string what)
     {
+        // The magic first: a wrong kind of file is the likelier mistake than a truncated one.
         int ndims = magic & 0xff;
-        if (bytes.Length < 4 + 4 * ndims)
+        if (bytes.Length < 4)
             throw DataFiles.Bad(path, $"{bytes.Length} bytes is too short for {what}");
         int m = BinaryPrimitives.ReadInt32BigEndian(bytes);
         if (m != magic)
             throw DataFiles.Bad(path, $"magic 0x{m:x8} is not {what} (expected 0x{magic:x8})");
+        if (bytes.Length < 4 + 4 * ndims)
+            throw DataFiles.Bad(path, $"{bytes.Length} bytes is too short for {what}");
         var dims = new int[ndims];
         for (int d = 0; d < ndims; d++)
         {

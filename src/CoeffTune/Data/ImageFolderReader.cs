@@ -13,7 +13,7 @@ public static class ImageFolderReader
     public static bool LooksLikeImageFolder(string root) =>
         Directory.Exists(root) && Directory.EnumerateDirectories(root).Any(d => ImageFiles(d).Any());
 
-    /// <param name="channels">1 for grey (ITU-R 601 luma), 3 for RGB.</param>
+    /// <summary>Every image resized to <paramref name="height"/> x <paramref name="width"/>; <paramref name="channels"/> 1 gives grey (ITU-R 601 luma), 3 RGB.</summary>
     public static ImageDataset Read(string root, int height, int width, int channels, string? name = null)
     {
         if (channels is not (1 or 3)) throw new ArgumentException($"channels must be 1 or 3, got {channels}");

@@ -11,7 +11,7 @@ public static class MnistJsonReader
 {
     public const int Side = 28;
 
-    /// <param name="digitsFolder">The folder holding 0.json .. 9.json.</param>
+    /// <summary>Reads 0.json .. 9.json from <paramref name="digitsFolder"/>.</summary>
     public static ImageDataset Read(string digitsFolder, string name = "mnist")
     {
         var pixels = new List<float>();

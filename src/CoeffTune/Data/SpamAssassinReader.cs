@@ -18,7 +18,7 @@ public static partial class SpamAssassinReader
     };
     public const int DefaultMaxChars = 2000;
 
-    /// <param name="dataFolder">The package's <c>data</c> folder (holding easy-ham-1 ... spam-2).</param>
+    /// <summary>Every mail under <paramref name="dataFolder"/>, the package's <c>data</c> folder (holding easy-ham-1 ... spam-2).</summary>
     public static TextDataset Read(string dataFolder, int maxChars = DefaultMaxChars, string name = "spam")
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxChars, 1);

