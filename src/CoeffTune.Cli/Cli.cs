@@ -16,10 +16,12 @@ public static class Cli
         }
         try
         {
-            return parsed.Invoke();
+            // Expected failures print as one line (below), not as System.CommandLine's stack trace.
+            return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException or InvalidOperationException
-                                       or UnauthorizedAccessException or FormatException or CoeffTune.Assets.AssetUnavailableException)
+                                       or UnauthorizedAccessException or FormatException or CoeffTune.Assets.AssetUnavailableException
+                                       or CoeffTune.Training.TrainingDivergedException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 1;

@@ -17,7 +17,7 @@ public static class EmbedCommand
         var json = new Option<bool>("--json") { Description = "print the full vectors as JSON" };
         var texts = new Argument<string[]>("texts") { Description = "texts to embed", Arity = ArgumentArity.OneOrMore };
         var cmd = new Command("embed", "Embed texts with a pretrained sentence encoder (mean pooling, L2 norm)") { model, json, texts };
-        cmd.SetAction(p => OneLineErrors.Run(() => Run(p.GetValue(model)!, p.GetValue(json), p.GetValue(texts)!)));
+        cmd.SetAction(p => Run(p.GetValue(model)!, p.GetValue(json), p.GetValue(texts)!));
         return cmd;
     }
 

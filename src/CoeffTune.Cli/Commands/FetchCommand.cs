@@ -10,7 +10,7 @@ public static class FetchCommand
     {
         var name = new Argument<string>("name") { Description = "asset to fetch, or 'all'" };
         var cmd = new Command("fetch", "Download a real model or dataset into the cache ($COEFFTUNE_CACHE)") { name };
-        cmd.SetAction(p => OneLineErrors.Run(() => Run(p.GetValue(name)!)));
+        cmd.SetAction(p => Run(p.GetValue(name)!));
         return cmd;
     }
 

@@ -9,13 +9,11 @@ public static class AssetCatalog
 
     public static void Register(IAsset asset)
     {
-        if (assets.Any(a => a.Name == asset.Name)) return;
-        assets.Add(asset);
+        lock (assets)
+            if (!assets.Any(a => a.Name == asset.Name)) assets.Add(asset);
     }
 
-    public static IAsset Find(string name) => FindRegistered(name);
-
-    private static IAsset FindRegistered(string name) =>
+    public static IAsset Find(string name) =>
         All.FirstOrDefault(a => string.Equals(a.Name, name, StringComparison.OrdinalIgnoreCase))
         ?? throw new ArgumentException($"unknown asset '{name}'; known: {string.Join(", ", All.Select(a => a.Name))}");
 

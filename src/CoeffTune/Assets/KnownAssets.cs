@@ -1,18 +1,17 @@
 namespace CoeffTune.Assets;
 
-/// <summary>Registers every model and dataset the library can fetch. Idempotent.</summary>
+/// <summary>Registers every model and dataset the library can fetch. Idempotent and thread-safe.</summary>
 public static class KnownAssets
 {
-    private static bool done;
-
-    public static void EnsureRegistered()
+    private static readonly Lazy<bool> registered = new(() =>
     {
-        if (done) return;
-        done = true;
         // Models
         AssetCatalog.Register(Checkpoints.SentenceTransformerAsset.MiniLM);
         AssetCatalog.Register(Checkpoints.SentenceTransformerAsset.ArcticXs);
         // Datasets
         foreach (var dataset in Datasets.DatasetAssets.All()) AssetCatalog.Register(dataset);
-    }
+        return true;
+    });
+
+    public static void EnsureRegistered() => _ = registered.Value;
 }

@@ -103,6 +103,6 @@ public class PackageDatasetAssetTests
     public void Every_dataset_is_registered_under_its_name()
     {
         var names = AssetCatalog.All.Select(a => a.Name).ToHashSet();
-        Assert.Superset(names, new HashSet<string> { "fashion-mnist", "mnist", "digits", "spam", "brown" });
+        Assert.Superset(new HashSet<string> { "fashion-mnist", "mnist", "digits", "spam", "brown" }, names);
     }
 }

@@ -16,7 +16,7 @@ public class TrainerTests : IDisposable
     }
 
     /// <summary>8x8 images whose class (0..2) is the bright band: top, middle or bottom rows.</summary>
-    private static TensorBatchSource Bands(int n, int seed)
+    internal static TensorBatchSource Bands(int n, int seed)
     {
         var gen = new Generator((ulong)seed);
         var labels = randint(0, 3, new long[] { n }, generator: gen);
@@ -29,7 +29,7 @@ public class TrainerTests : IDisposable
         return new TensorBatchSource(images, labels);
     }
 
-    private static TrainOptions Options => new() { Epochs = 4, BatchSize = 16, LearningRate = 3e-3, Seed = 5, CheckpointEvery = 7 };
+    internal static TrainOptions Options => new() { Epochs = 4, BatchSize = 16, LearningRate = 3e-3, Seed = 5, CheckpointEvery = 7 };
 
     [Fact]
     public void A_short_run_brings_the_loss_down_and_keeps_the_best_epoch()
@@ -88,14 +88,32 @@ public class TrainerTests : IDisposable
         Assert.Equal(0.5, o.Schedule(55, 100), 12);           // halfway through the decay
         Assert.True(o.Schedule(99, 100) < 0.001);
     }
+}
 
+/// <summary>Resident memory is per process: measured with no other test running.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class SoloCollection
+{
+    public const string Name = "alone";
+}
+
+[Collection(SoloCollection.Name)]
+public class MemoryTests
+{
     [Fact]
     public void Resident_memory_stays_flat_over_a_long_run()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "coefftune-rss-" + Guid.NewGuid().ToString("N"));
+        try { FlatOver300Steps(dir); }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
+
+    private static void FlatOver300Steps(string dir)
     {
         using var scope = NewDisposeScope();
         var peft = PeftModel.Wrap(TinyModels.Vit(), "coeff+lora");
         var probe = new RssProbe(30, 300);
-        new Trainer(peft, Options with { Epochs = 100, MaxSteps = 300, CheckpointEvery = 1000 }, probe).Fit(Bands(64, 1), Bands(16, 2), dir);
+        new Trainer(peft, TrainerTests.Options with { Epochs = 100, MaxSteps = 300, CheckpointEvery = 1000 }, probe).Fit(TrainerTests.Bands(64, 1), TrainerTests.Bands(16, 2), dir);
         Assert.True(probe.At[300] <= probe.At[30] * 1.10, $"RSS {probe.At[30] / 1e6:F0} MB after 30 steps, {probe.At[300] / 1e6:F0} MB after 300");
     }
 
