@@ -7,4 +7,5 @@ root.Subcommands.Add(FetchCommand.Create());
 root.Subcommands.Add(EmbedCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
 return CoeffTune.Cli.Cli.Run(root, args);
