@@ -1,0 +1,90 @@
+using System.Text.Json;
+using CoeffTune.Tests.Data;
+
+namespace CoeffTune.Tests.Cli;
+
+/// <summary>Every benchmark's --quick mode end to end, through the command line, on real data.</summary>
+[Collection(RealDataCollection.Name)]
+public sealed class BenchCommandTests : IDisposable
+{
+    private readonly string dir = Path.Combine(Path.GetTempPath(), "coefftune-bench-" + Guid.NewGuid().ToString("N"));
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(6);
+
+    public void Dispose()
+    {
+        if (Directory.Exists(dir)) Directory.Delete(dir, true);
+    }
+
+    private JsonElement RunBench(string name, params string[] extra)
+    {
+        var (code, stdout, stderr) = CliProcess.Run(Timeout, new[] { "bench", name, "--quick", "--out", dir }.Concat(extra).ToArray());
+        Assert.True(code == 0, $"exit {code}: {stderr}\n{stdout}");
+        Assert.True(File.Exists(Path.Combine(dir, $"{name}.md")));
+        Assert.True(File.Exists(Path.Combine(dir, $"{name}.png")));
+        return JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, $"{name}.json"))).RootElement;
+    }
+
+    private static void AssertAccuracies(JsonElement methods)
+    {
+        foreach (var m in methods.EnumerateObject())
+        {
+            double mean = m.Value.GetProperty("mean").GetDouble();
+            Assert.InRange(mean, 0, 100);
+        }
+    }
+
+    [Fact]
+    public void Vtab_mini_quick_counts_alpha_exactly_and_charges_its_flops()
+    {
+        var j = RunBench("vtab-mini", "--tasks", "digits", "mnist-rotation", "--methods", "linear", "coeff", "coeff+lora");
+        var methods = j.GetProperty("methods");
+        AssertAccuracies(methods);
+        // 4 layers x 8 heads: 4 * 64 alphas; LoRA rank 8 on query and value (64 -> 64): 4 * 2 * 8 * 128.
+        Assert.Equal(0, methods.GetProperty("linear").GetProperty("trainable").GetInt64());
+        Assert.Equal(256, methods.GetProperty("coeff").GetProperty("trainable").GetInt64());
+        Assert.Equal(256 + 8192, methods.GetProperty("coeff+lora").GetProperty("trainable").GetInt64());
+        // Mixing costs 2 H^2 N^2 per layer: 4 * 2 * 64 * 50^2 FLOPs per example.
+        double extra = methods.GetProperty("coeff").GetProperty("gflops").GetDouble() - methods.GetProperty("linear").GetProperty("gflops").GetDouble();
+        Assert.Equal(4 * 2.0 * 64 * 50 * 50 / 1e9, extra, 9);
+        Assert.Equal(2 * 3, j.GetProperty("runs").GetArrayLength());
+    }
+
+    [Fact]
+    public void Text_quick_runs_minilm_with_dora()
+    {
+        var j = RunBench("text", "--tasks", "spam", "--methods", "linear", "coeff+dora");
+        var methods = j.GetProperty("methods");
+        AssertAccuracies(methods);
+        // MiniLM: 6 layers x 12 heads; DoRA rank 8 on query and value (384 -> 384) with a magnitude per output.
+        Assert.Equal(6 * 144 + 6 * 2 * (8 * 768 + 384), methods.GetProperty("coeff+dora").GetProperty("trainable").GetInt64());
+    }
+
+    [Fact]
+    public void Ablation_quick_runs_the_parameterisations_and_dropouts()
+    {
+        var j = RunBench("ablation", "--tasks", "digits", "--methods", "direct, random init", "coeff+lora p=0.4");
+        Assert.Equal(2, j.GetProperty("methods").EnumerateObject().Count());
+        AssertAccuracies(j.GetProperty("methods"));
+    }
+
+    [Fact]
+    public void Cost_quick_reports_a_ratio_for_every_method_with_coeff()
+    {
+        var (code, stdout, stderr) = CliProcess.Run(Timeout, "bench", "cost", "--quick", "--out", dir);
+        Assert.True(code == 0, $"exit {code}: {stderr}\n{stdout}");
+        var j = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "cost.json"))).RootElement;
+        var ratios = j.GetProperty("ratios").EnumerateArray().ToList();
+        Assert.Equal(2 * 4, ratios.Count);                                  // two models x (linear, lora, ssf, full)
+        Assert.All(ratios, r => Assert.InRange(r.GetProperty("time_ratio").GetDouble(), 0.05, 20));
+        Assert.All(ratios, r => Assert.True(r.GetProperty("flops_ratio").GetDouble() > 1.0));
+        Assert.True(j.GetProperty("matmul_peak_gflops").GetDouble() > 0.1);
+    }
+
+    [Fact]
+    public void A_bench_flag_naming_no_task_is_a_one_line_error()
+    {
+        var (code, _, stderr) = CliProcess.Run(Timeout, "bench", "vtab-mini", "--quick", "--out", dir, "--tasks", "cifar");
+        Assert.Equal(1, code);
+        Assert.Equal("error: --tasks: 'cifar' is not a task of this bench (mnist, digits, mnist-rotation, fashion-coarse)", stderr.Trim());
+    }
+}
