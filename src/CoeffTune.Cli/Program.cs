@@ -7,4 +7,8 @@ root.Subcommands.Add(FetchCommand.Create());
 root.Subcommands.Add(EmbedCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(EvalCommand.Create());
+root.Subcommands.Add(PredictCommand.Create());
+root.Subcommands.Add(MergeCommand.Create());
+root.Subcommands.Add(InspectCommand.Create());
 return CoeffTune.Cli.Cli.Run(root, args);
