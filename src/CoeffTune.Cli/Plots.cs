@@ -26,4 +26,27 @@ public static class Plots
         acc.ShowLegend();
         mp.SavePng(path, 1000, 380);
     }
+
+    /// <summary>inspect.png: one heatmap of alpha' per layer (row: receiving head, column: source head), each with a colorbar.</summary>
+    public static void MixingHeatmaps(IReadOnlyList<(string Title, double[,] Values)> layers, string path)
+    {
+        int cols = Math.Min(3, layers.Count), rows = (layers.Count + cols - 1) / cols;
+        var mp = new Multiplot();
+        mp.AddPlots(layers.Count);
+        mp.Layout = new ScottPlot.MultiplotLayouts.Grid(rows, cols);
+        for (int i = 0; i < layers.Count; i++)
+        {
+            var plot = mp.GetPlot(i);
+            var hm = plot.Add.Heatmap(layers[i].Values);
+            hm.Colormap = new ScottPlot.Colormaps.Viridis();
+            // The bitmap's first row is drawn at the top; an inverted y axis labels it head 0, as the matrix is written.
+            int h = layers[i].Values.GetLength(0);
+            plot.Axes.SetLimits(-0.5, h - 0.5, h - 0.5, -0.5);
+            plot.Add.ColorBar(hm);
+            plot.Title(layers[i].Title, 10);
+            plot.XLabel("source head j", 9);
+            plot.YLabel("head i", 9);
+        }
+        mp.SavePng(path, 420 * cols, 360 * rows);
+    }
 }

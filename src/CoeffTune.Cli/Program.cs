@@ -8,4 +8,8 @@ root.Subcommands.Add(EmbedCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(EvalCommand.Create());
+root.Subcommands.Add(PredictCommand.Create());
+root.Subcommands.Add(MergeCommand.Create());
+root.Subcommands.Add(InspectCommand.Create());
 return CoeffTune.Cli.Cli.Run(root, args);

@@ -1,0 +1,110 @@
+using CoeffTune.Adapters;
+using CoeffTune.Checkpoints;
+using CoeffTune.Data;
+using CoeffTune.Methods;
+using CoeffTune.Models;
+using CoeffTune.Text;
+using CoeffTune.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace CoeffTune.Cli;
+
+/// <summary>
+/// An adapter named on the command line: an adapter folder, or a run folder (one holding
+/// <c>adapter/</c> and <c>split.json</c>), whose adapter is used and whose test split can be reused.
+/// </summary>
+public sealed record AdapterSource(string AdapterDir, string? RunDir, AdapterInfo Info)
+{
+    public string? SplitPath => RunDir is null ? null : Path.Combine(RunDir, FineTune.SplitFile);
+
+    public static AdapterSource Resolve(string dir, string flag = "--adapter")
+    {
+        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"{flag} {dir}: folder not found");
+        var inner = Path.Combine(dir, FineTune.AdapterFolder);
+        if (Directory.Exists(inner) && File.Exists(Path.Combine(dir, FineTune.SplitFile)))
+            return new AdapterSource(inner, dir, AdapterFile.ReadInfo(inner));
+        if (!File.Exists(Path.Combine(dir, AdapterFile.ConfigName)))
+            throw new FileNotFoundException($"{flag} {dir}: neither an adapter folder ({AdapterFile.ConfigName}) nor a run folder ({FineTune.AdapterFolder}/ and {FineTune.SplitFile})");
+        return new AdapterSource(dir, null, AdapterFile.ReadInfo(dir));
+    }
+
+    /// <summary>The adapter's class names; positions when it recorded none.</summary>
+    public IReadOnlyList<string> Labels(int classes) =>
+        Info.Labels.Count == classes ? Info.Labels : Enumerable.Range(0, classes).Select(i => i.ToString()).ToList();
+}
+
+/// <summary>The base model an adapter names, rebuilt, with the adapter loaded on it (identity checked).</summary>
+public sealed class AdaptedModel
+{
+    public required PeftModel Peft { get; init; }
+    public required string BaseName { get; init; }
+    /// <summary>The text model's tokenizer; null for image models.</summary>
+    public BertTextTokenizer? Tokenizer { get; init; }
+    /// <summary>State-dict names of the plain base model, before any method was attached.</summary>
+    public required IReadOnlySet<string> BaseKeys { get; init; }
+    public TransformerClassifier Model => Peft.Model;
+
+    /// <summary>
+    /// Rebuilds the base model (<paramref name="model"/>, else the adapter's base_model.name_or_path) with a head of the
+    /// adapter's classes, then loads the adapter, which refuses a base model other than the one it was trained on.
+    /// </summary>
+    public static AdaptedModel Load(AdapterSource src, string? model, int maxTokens, string device, TextWriter log)
+    {
+        var info = src.Info;
+        var name = model ?? info.BaseName
+            ?? throw new InvalidDataException($"{Path.Combine(src.AdapterDir, AdapterFile.ConfigName)}: base_model.name_or_path is empty; pass --model");
+        int classes = Math.Max(1, info.Labels.Count);
+        TransformerClassifier m;
+        BertTextTokenizer? tokenizer = null;
+        if (info.Architecture == "bert")
+        {
+            if (maxTokens < 2) throw new ArgumentException($"--max-tokens {maxTokens}: at least 2 ([CLS] and [SEP])");
+            var bert = PretrainedModels.LoadBert(name, classes, maxLength: maxTokens, log: log);
+            (m, tokenizer) = (bert.Model, bert.Tokenizer);
+        }
+        else if (info.Architecture == "vit" && name is "vit-fmnist" or "auto")
+        {
+            var p = VitPretraining.Ensure(new PretrainOptions { Device = device }, log: log);
+            m = VitPretraining.Load(p, classes);
+        }
+        else if (info.Architecture == "vit" && File.Exists(name))
+            m = VitCheckpoint.Load(name, classes).Model;
+        else
+            throw new ArgumentException($"--model: the adapter's base model '{name}' is not a known model (minilm, arctic-xs, vit-fmnist) nor an existing file; pass --model");
+        var baseKeys = m.state_dict().Keys.ToHashSet();
+        var peft = AdapterFile.Load(m, src.AdapterDir);
+        m.to(TorchSharp.torch.device(device));
+        m.eval();
+        return new AdaptedModel { Peft = peft, BaseName = name, Tokenizer = tokenizer, BaseKeys = baseKeys };
+    }
+
+    /// <summary>How to batch a labelled set of the task for this model.</summary>
+    public IBatchSource Source(ILabeledDataset data)
+    {
+        if (data is TextDataset t && Tokenizer is not null) return new TextBatchSource(t, Tokenizer);
+        if (data is ImageDataset i && Model is VisionTransformer vit)
+        {
+            var c = vit.Config;
+            if (c.Channels != i.Channels || c.ImageSize != i.Height || c.ImageSize != i.Width)
+                throw new ArgumentException($"--task {i.Name}: images are {i.Channels}x{i.Height}x{i.Width}, the model takes {c.Channels}x{c.ImageSize}x{c.ImageSize}");
+            return new ImageBatchSource(i);
+        }
+        throw new ArgumentException($"--task {data.Name}: a {(data is TextDataset ? "text" : "image")} task, the adapter is for a {Model.Architecture} model");
+    }
+
+    /// <summary>Unlabelled inputs as one batch: texts for a text model, image file paths for an image model.</summary>
+    public Batch Encode(IReadOnlyList<string> inputs, Device device)
+    {
+        if (Tokenizer is not null) return Tokenizer.EncodeBatch(inputs, device);
+        var c = ((VisionTransformer)Model).Config;
+        int size = c.Channels * c.ImageSize * c.ImageSize;
+        var pixels = new float[inputs.Count * size];
+        for (int i = 0; i < inputs.Count; i++)
+        {
+            if (!File.Exists(inputs[i])) throw new FileNotFoundException($"{inputs[i]}: image file not found (an image adapter takes PNG/JPEG paths)");
+            ImageFolderReader.Decode(inputs[i], inputs[i], c.ImageSize, c.ImageSize, c.Channels).CopyTo(pixels, i * size);
+        }
+        return new Batch(tensor(pixels, new long[] { inputs.Count, c.Channels, c.ImageSize, c.ImageSize }).to(device));
+    }
+}
