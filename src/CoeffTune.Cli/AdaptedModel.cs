@@ -55,23 +55,8 @@ public sealed class AdaptedModel
         var name = model ?? info.BaseName
             ?? throw new InvalidDataException($"{Path.Combine(src.AdapterDir, AdapterFile.ConfigName)}: base_model.name_or_path is empty; pass --model");
         int classes = Math.Max(1, info.Labels.Count);
-        TransformerClassifier m;
-        BertTextTokenizer? tokenizer = null;
-        if (info.Architecture == "bert")
-        {
-            if (maxTokens < 2) throw new ArgumentException($"--max-tokens {maxTokens}: at least 2 ([CLS] and [SEP])");
-            var bert = PretrainedModels.LoadBert(name, classes, maxLength: maxTokens, log: log);
-            (m, tokenizer) = (bert.Model, bert.Tokenizer);
-        }
-        else if (info.Architecture == "vit" && name is "vit-fmnist" or "auto")
-        {
-            var p = VitPretraining.Ensure(new PretrainOptions { Device = device }, log: log);
-            m = VitPretraining.Load(p, classes);
-        }
-        else if (info.Architecture == "vit" && File.Exists(name))
-            m = VitCheckpoint.Load(name, classes).Model;
-        else
-            throw new ArgumentException($"--model: the adapter's base model '{name}' is not a known model (minilm, arctic-xs, vit-fmnist) nor an existing file; pass --model");
+        if (info.Architecture == "bert" && maxTokens < 2) throw new ArgumentException($"--max-tokens {maxTokens}: at least 2 ([CLS] and [SEP])");
+        var (m, tokenizer) = FineTune.LoadBase(name, info.Architecture, classes, maxTokens, new PretrainOptions { Device = device }, log: log);
         var baseKeys = m.state_dict().Keys.ToHashSet();
         var peft = AdapterFile.Load(m, src.AdapterDir);
         m.to(TorchSharp.torch.device(device));

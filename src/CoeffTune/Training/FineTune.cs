@@ -6,6 +6,7 @@ using CoeffTune.Checkpoints;
 using CoeffTune.Data;
 using CoeffTune.Methods;
 using CoeffTune.Models;
+using CoeffTune.Text;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -92,28 +93,48 @@ public static class FineTune
     public static LoadedModel LoadModel(string model, TaskData task, int maxTokens = 128, PretrainOptions? pretrain = null,
         AssetCache? cache = null, TextWriter? log = null)
     {
-        int classes = task.Classes.Count;
-        if (task.Kind == TaskKind.Text)
+        // The ViT pretrained here is recorded under its cache name, which says how it was pretrained.
+        var name = model switch
         {
-            var name = model == "auto" ? "minilm" : model;
+            "auto" when task.Kind == TaskKind.Text => "minilm",
+            "auto" or "vit-fmnist" when task.Kind == TaskKind.Image => (pretrain ?? new()).CacheName,
+            _ => model,
+        };
+        var (net, tokenizer) = LoadBase(name, task.Kind == TaskKind.Text ? "bert" : "vit", task.Classes.Count, maxTokens, pretrain, cache, log);
+        if (net is VisionTransformer vit && (vit.Config.ImageSize != task.Height || vit.Config.Channels != task.Channels))
+            throw new ArgumentException($"--model {model} takes {vit.Config.Channels}x{vit.Config.ImageSize}x{vit.Config.ImageSize} images, task {task.Name} has {task.Channels}x{task.Height}x{task.Width}");
+        return tokenizer is not null
+            ? new LoadedModel(net, name, d => new TextBatchSource((TextDataset)d, tokenizer))
+            : new LoadedModel(net, name, d => new ImageBatchSource((ImageDataset)d));
+    }
+
+    /// <summary>
+    /// The one place a base model is built from its name: a BERT-family asset or file ("bert"), or the ViT
+    /// pretrained here ("vit-fmnist", or a cache name such as "vit-fmnist-2000x1") or a ViT file ("vit"); with a
+    /// fresh head of <paramref name="classes"/> outputs. Text models come with their tokenizer.
+    /// </summary>
+    public static (TransformerClassifier Model, BertTextTokenizer? Tokenizer) LoadBase(string name, string architecture, int classes,
+        int maxTokens = 128, PretrainOptions? pretrain = null, AssetCache? cache = null, TextWriter? log = null)
+    {
+        if (architecture == "bert")
+        {
             var bert = PretrainedModels.LoadBert(name, classes, maxLength: maxTokens, cache: cache, log: log);
-            return new LoadedModel(bert.Model, name, d => new TextBatchSource((TextDataset)d, bert.Tokenizer));
+            return (bert.Model, bert.Tokenizer);
         }
-        if (model is "auto" or "vit-fmnist")
+        if (architecture != "vit") throw new ArgumentException($"unknown architecture '{architecture}' (bert, vit)");
+        if (PretrainOptions.FromCacheName(name, pretrain) is { } options)
         {
-            var p = VitPretraining.Ensure(pretrain ?? new PretrainOptions(), cache, log);
-            log?.WriteLine($"ViT pretrained here on Fashion-MNIST: test accuracy {p.TestAccuracy:P2}");
-            return new LoadedModel(VitPretraining.Load(p, classes), (pretrain ?? new()).CacheName, d => new ImageBatchSource((ImageDataset)d));
+            var p = VitPretraining.Ensure(options, cache, log);
+            log?.WriteLine($"ViT pretrained here on Fashion-MNIST ({options.CacheName}): test accuracy {p.TestAccuracy:P2}");
+            return (VitPretraining.Load(p, classes), null);
         }
-        if (File.Exists(model))
+        if (File.Exists(name))
         {
-            var (vit, report) = VitCheckpoint.Load(model, classes);
+            var (vit, report) = VitCheckpoint.Load(name, classes);
             log?.WriteLine(report.ToString());
-            if (vit.Config.ImageSize != task.Height || vit.Config.Channels != task.Channels)
-                throw new ArgumentException($"--model {model} takes {vit.Config.Channels}x{vit.Config.ImageSize}x{vit.Config.ImageSize} images, task {task.Name} has {task.Channels}x{task.Height}x{task.Width}");
-            return new LoadedModel(vit, Path.GetFileName(model), d => new ImageBatchSource((ImageDataset)d));
+            return (vit, null);
         }
-        throw new ArgumentException($"--model '{model}': not a known model (auto, minilm, arctic-xs, vit-fmnist) nor an existing file");
+        throw new ArgumentException($"--model '{name}': not a known model (auto, minilm, arctic-xs, vit-fmnist) nor an existing file");
     }
 
     /// <summary>Peak resident memory of this process (VmHWM), or the current working set where /proc is absent.</summary>

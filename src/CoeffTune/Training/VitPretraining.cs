@@ -23,6 +23,20 @@ public sealed record PretrainOptions
 
     /// <summary>The cache folder name: one per distinct setting, so a quick pretraining never stands in for the full one.</summary>
     public string CacheName => TrainImages is null && Epochs == 3 ? "vit-fmnist" : $"vit-fmnist-{TrainImages?.ToString() ?? "all"}x{Epochs}";
+
+    /// <summary>
+    /// The options a name stands for: "vit-fmnist" is <paramref name="template"/> itself (the full pretraining by
+    /// default), "vit-fmnist-2000x1" and the like fix the images and epochs, keeping the template's device and
+    /// batch settings; null when <paramref name="name"/> is not such a name.
+    /// </summary>
+    public static PretrainOptions? FromCacheName(string name, PretrainOptions? template = null)
+    {
+        template ??= new PretrainOptions();
+        if (name == "vit-fmnist") return template;
+        var m = System.Text.RegularExpressions.Regex.Match(name, @"^vit-fmnist-(all|\d+)x(\d+)$");
+        if (!m.Success) return null;
+        return template with { TrainImages = m.Groups[1].Value == "all" ? null : int.Parse(m.Groups[1].Value), Epochs = int.Parse(m.Groups[2].Value) };
+    }
 }
 
 /// <summary>What the pretraining produced: where the weights are and how good the model is on the Fashion-MNIST test set.</summary>
