@@ -8,26 +8,7 @@ namespace CoeffTune.Tests.Cli;
 [Collection(RealModelsCollection.Name)]
 public sealed class FetchAndEmbedCommandTests(RealModelsFixture models)
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var root = new RootCommand("test");
-        root.Subcommands.Add(FetchCommand.Create());
-        root.Subcommands.Add(EmbedCommand.Create());
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        var (o, e) = (new StringWriter(), new StringWriter());
-        Console.SetOut(o);
-        Console.SetError(e);
-        try
-        {
-            int code = CoeffTune.Cli.Cli.Run(root, args);
-            return (code, o.ToString(), e.ToString());
-        }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldErr);
-        }
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliRunner.Run(args);
 
     [SkippableFact]
     public void Fetch_says_already_present_the_second_time()

@@ -35,9 +35,7 @@ internal static class CliRunner
 {
     public static (int Code, string Out, string Err) Run(params string[] args)
     {
-        var root = new RootCommand("test");
-        foreach (var c in new[] { EvalCommand.Create(), PredictCommand.Create(), MergeCommand.Create(), InspectCommand.Create(), TrainCommand.Create() })
-            root.Subcommands.Add(c);
+        var root = CoeffTune.Cli.Commands.Commands.Root();
         var (oldOut, oldErr) = (Console.Out, Console.Error);
         var (o, e) = (new StringWriter(), new StringWriter());
         Console.SetOut(o);
