@@ -90,14 +90,7 @@ public class TrainerTests : IDisposable
     }
 }
 
-/// <summary>Resident memory is per process: measured with no other test running.</summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class SoloCollection
-{
-    public const string Name = "alone";
-}
-
-[Collection(SoloCollection.Name)]
+/// <summary>Resident memory is per process: measured with no other test running (see AssemblyInfo.cs).</summary>
 public class MemoryTests
 {
     [Fact]
