@@ -22,7 +22,7 @@ public static class EvalCommand
         var model = new Option<string?>("--model") { Description = "base model (default: the adapter's base_model.name_or_path)" };
         var batch = new Option<int>("--batch-size") { Description = "batch size", DefaultValueFactory = _ => 32 };
         var device = new Option<string>("--device") { Description = "cpu, cuda, cuda:1, ...", DefaultValueFactory = _ => "cpu" };
-        var maxTokens = new Option<int>("--max-tokens") { Description = "text: tokens kept per example (the run's --max-tokens reproduces its numbers)", DefaultValueFactory = _ => 128 };
+        var maxTokens = new Option<int?>("--max-tokens") { Description = "text: tokens kept per example (default: the run's own, else 128)" };
         var json = new Option<bool>("--json") { Description = "print the result as JSON" };
         var cmd = new Command("eval", "Evaluate an adapter on a task's held-out test set, with and without its adapters") { adapter, task, model, batch, device, maxTokens, json };
         cmd.SetAction(p => Run(p.GetValue(adapter)!, p.GetValue(task), p.GetValue(model), p.GetValue(batch), CheckDevice(p.GetValue(device)!),
@@ -40,11 +40,13 @@ public static class EvalCommand
         return device;
     }
 
-    private static int Run(string adapterDir, string? taskName, string? modelName, int batchSize, string device, int maxTokens, bool asJson)
+    private static int Run(string adapterDir, string? taskName, string? modelName, int batchSize, string device, int? maxTokensFlag, bool asJson)
     {
         if (batchSize < 1) throw new ArgumentException($"--batch-size {batchSize}: must be at least 1");
         var src = AdapterSource.Resolve(adapterDir);
-        taskName ??= src.RunDir is not null ? RunTask(src.RunDir) : throw new ArgumentException($"--task is required when --adapter {adapterDir} is an adapter folder, not a run folder");
+        taskName ??= src.RunDir is not null ? RunFinal(src.RunDir, "task")?.GetString() ?? throw new InvalidDataException($"{src.RunDir}: its metrics name no task; pass --task")
+            : throw new ArgumentException($"--task is required when --adapter {adapterDir} is an adapter folder, not a run folder");
+        int maxTokens = maxTokensFlag ?? (src.RunDir is not null && RunFinal(src.RunDir, "max_tokens") is { } mt ? mt.GetInt32() : 128);
         var task = TaskCatalog.Load(taskName, log: Console.Error);
         ILabeledDataset test;
         string testSet;
@@ -93,13 +95,13 @@ public static class EvalCommand
         return 0;
     }
 
-    /// <summary>The task a run was trained on, from the final line of its metrics.jsonl.</summary>
-    private static string RunTask(string runDir)
+    /// <summary>A field of the final line of a run's metrics.jsonl (the task it was trained on, its max tokens).</summary>
+    private static JsonElement? RunFinal(string runDir, string key)
     {
         var path = Path.Combine(runDir, FineTune.MetricsFile);
         var final = File.Exists(path) ? File.ReadLines(path).LastOrDefault(l => l.Contains("\"final\"")) : null;
-        if (final is null) throw new ArgumentException($"{path}: no final result to take the task from; pass --task");
+        if (final is null) throw new ArgumentException($"{path}: no final result to read the run's settings from; pass --task");
         using var doc = JsonDocument.Parse(final);
-        return doc.RootElement.GetProperty("task").GetString() ?? throw new InvalidDataException($"{path}: final line has no task; pass --task");
+        return doc.RootElement.TryGetProperty(key, out var v) ? v.Clone() : null;
     }
 }

@@ -75,7 +75,7 @@ public sealed class MultiHeadAttention : nn.Module
         {
             var maps = AttentionMaps(q, k, mask);
             maps = transform.call(maps);
-            maps = attentionDropout.call(maps);
+            if (training && attentionDropoutRate > 0) maps = attentionDropout.call(maps);
             heads = matmul(maps, v);
         }
         else

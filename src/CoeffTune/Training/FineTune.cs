@@ -36,7 +36,7 @@ public sealed record LoadedModel(TransformerClassifier Model, string Name, Func<
 
 /// <summary>The outcome of a run.</summary>
 public sealed record FineTuneResult(string Task, string Model, string Recipe, TrainableReport Trainable, TrainResult Training,
-    Evaluation Test, double Seconds, long PeakRssBytes, string AdapterDir, IReadOnlyList<string> Classes, string SplitPath);
+    Evaluation Test, double Seconds, long PeakRssBytes, string AdapterDir, IReadOnlyList<string> Classes, string SplitPath, int MaxTokens);
 
 /// <summary>One fine-tuning run from names to numbers: data, split, model, recipe, training, test, adapter.</summary>
 public static class FineTune
@@ -84,7 +84,7 @@ public static class FineTune
         var adapterDir = Path.Combine(o.OutDir, AdapterFolder);
         AdapterFile.Save(peft, adapterDir, loaded.Name, task.Classes);
         var final = new FineTuneResult(task.Name, loaded.Name, peft.Recipe, report, result, testEval, clock.Elapsed.TotalSeconds,
-            PeakRssBytes(), adapterDir, task.Classes, splitPath);
+            PeakRssBytes(), adapterDir, task.Classes, splitPath, o.MaxTokens);
         writer.WriteFinal(final);
         return final;
     }
@@ -180,7 +180,7 @@ public static class FineTune
                 }));
             lines.Add(JsonSerializer.Serialize(new
             {
-                final = true, task = r.Task, model = r.Model, recipe = r.Recipe, test_accuracy = r.Test.Accuracy, test_loss = r.Test.Loss,
+                final = true, task = r.Task, model = r.Model, recipe = r.Recipe, max_tokens = r.MaxTokens, test_accuracy = r.Test.Accuracy, test_loss = r.Test.Loss,
                 best_val_accuracy = r.Training.BestValidation.Accuracy, best_epoch = r.Training.BestEpoch, trainable = r.Trainable.Total,
                 base_parameters = r.Trainable.BaseParameters, steps = r.Training.Steps, seconds = r.Seconds, peak_rss_mb = r.PeakRssBytes / 1048576.0,
             }));
