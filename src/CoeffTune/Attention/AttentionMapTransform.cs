@@ -14,4 +14,10 @@ public abstract class AttentionMapTransform : nn.Module<Tensor, Tensor>
 
     /// <summary>When false the attention layer ignores this transform and keeps its fused kernel.</summary>
     public bool Enabled { get; set; } = true;
+
+    /// <summary>
+    /// transform(maps) V in one step, for transforms that can do it with less memory than the two steps;
+    /// null to let the attention layer do the two steps. Called only when no attention dropout sits between them.
+    /// </summary>
+    public virtual Tensor? TransformAndAttend(Tensor maps, Tensor values) => null;
 }

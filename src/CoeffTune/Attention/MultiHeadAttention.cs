@@ -74,9 +74,10 @@ public sealed class MultiHeadAttention : nn.Module
         if (MapTransform is { Enabled: true } transform)
         {
             var maps = AttentionMaps(q, k, mask);
-            maps = transform.call(maps);
-            if (training && attentionDropoutRate > 0) maps = attentionDropout.call(maps);
-            heads = matmul(maps, v);
+            if (training && attentionDropoutRate > 0)
+                heads = matmul(attentionDropout.call(transform.call(maps)), v);
+            else
+                heads = transform.TransformAndAttend(maps, v) ?? matmul(transform.call(maps), v);
         }
         else
         {

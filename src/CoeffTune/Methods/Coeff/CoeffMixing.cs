@@ -43,15 +43,31 @@ public sealed class CoeffMixing : AttentionMapTransform
         return Config.Parameterization == AlphaParameterization.Residual ? a + identity : a.alias();
     }
 
+    /// <summary>
+    /// When true (the default), mixing and the product with V are one autograd node that recomputes the
+    /// mixed maps in the backward pass rather than storing them; false stores them (for comparison).
+    /// </summary>
+    public bool RecomputeMixedMaps { get; set; } = true;
+
     /// <summary>maps: (B, H, Nq, Nk) -> (B, H, Nq, Nk), mixed over heads with one batched matmul.</summary>
     public override Tensor forward(Tensor maps)
     {
-        long b = maps.shape[0], h = maps.shape[1], nq = maps.shape[2], nk = maps.shape[3];
-        if (h != Heads) throw new ArgumentException($"maps have {h} heads, alpha is {Heads} x {Heads}");
+        CheckHeads(maps);
         using var scope = NewDisposeScope();
-        var mix = MixingMatrix().to_type(maps.dtype);
         // (H, H) @ (B, H, Nq*Nk): one GEMM per batch element over the flattened maps.
-        var mixed = matmul(mix, maps.reshape(b, h, nq * nk)).view(b, h, nq, nk);
-        return mixed.MoveToOuterDisposeScope();
+        return MixAndAttend.Mix(MixingMatrix().to_type(maps.dtype), maps).MoveToOuterDisposeScope();
+    }
+
+    public override Tensor? TransformAndAttend(Tensor maps, Tensor values)
+    {
+        if (!RecomputeMixedMaps) return null;
+        CheckHeads(maps);
+        using var scope = NewDisposeScope();
+        return MixAndAttend.apply(MixingMatrix().to_type(maps.dtype), maps, values).MoveToOuterDisposeScope();
+    }
+
+    private void CheckHeads(Tensor maps)
+    {
+        if (maps.shape[1] != Heads) throw new ArgumentException($"maps have {maps.shape[1]} heads, alpha is {Heads} x {Heads}");
     }
 }

@@ -47,6 +47,36 @@ public class CoeffMixingTests
     }
 
     [Fact]
+    public void Recomputing_the_mixed_maps_in_backward_gives_the_stored_maps_gradients()
+    {
+        using var scope = NewDisposeScope();
+        var grads = new List<Dictionary<string, Tensor>>();
+        var outputs = new List<Tensor>();
+        foreach (bool recompute in new[] { true, false })
+        {
+            torch.manual_seed(8);
+            var attn = new MultiHeadAttention(24, 6, contextDim: 12);
+            attn.to(ScalarType.Float64).train();
+            var mixing = CoeffTuning.Apply(attn).Values.Single();
+            mixing.RecomputeMixedMaps = recompute;
+            using (no_grad()) mixing.alpha.copy_(randn(6, 6, ScalarType.Float64) * 0.3);
+            var x = randn(new long[] { 2, 5, 24 }, ScalarType.Float64);
+            var ctx = randn(new long[] { 2, 7, 12 }, ScalarType.Float64);
+            var mask = ones(2, 7, ScalarType.Bool);
+            mask[1, TensorIndex.Slice(4)] = false;
+            var w = randn(new long[] { 2, 5, 24 }, ScalarType.Float64);
+            var y = attn.forward(x, ctx, mask);
+            (y * w).sum().backward();
+            outputs.Add(y.detach());
+            grads.Add(attn.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.detach().clone()));
+        }
+        Assert.True(MaxAbsDiff(outputs[0], outputs[1]) <= 1e-12);
+        Assert.Equal(grads[1].Keys.Order(), grads[0].Keys.Order());
+        foreach (var (name, g) in grads[0])
+            Assert.True(MaxAbsDiff(g, grads[1][name]) <= 1e-10, $"{name}: {MaxAbsDiff(g, grads[1][name])}");
+    }
+
+    [Fact]
     public void Mixed_row_sums_equal_row_sums_of_alpha_prime_and_entries_go_negative()
     {
         using var scope = NewDisposeScope();
