@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using CoeffTune.Attention;
+using CoeffTune.Methods.Coeff;
 using CoeffTune.Methods;
 using CoeffTune.Models;
 using TorchSharp;
@@ -21,6 +22,9 @@ public sealed record CostRow(string Model, string Recipe, double MedianMs, doubl
 /// </summary>
 public static class CostBench
 {
+    /// <summary>A recipe with this suffix keeps the mixed maps for the backward pass (the first implementation).</summary>
+    public const string StoredSuffix = " (stored mixed maps)";
+
     [DllImport("libc", EntryPoint = "malloc_trim")]
     private static extern int MallocTrim(nuint pad);
 
@@ -55,6 +59,11 @@ public static class CostBench
                 {
                     PeftModel.Wrap(net, "linear");
                     foreach (var a in net.modules().OfType<MultiHeadAttention>()) a.AttachMapTransform(new ExplicitMaps(), "explicit");
+                }
+                else if (recipe.EndsWith(StoredSuffix))
+                {
+                    PeftModel.Wrap(net, recipe[..^StoredSuffix.Length]);
+                    foreach (var m in net.modules().OfType<CoeffMixing>()) m.RecomputeMixedMaps = false;
                 }
                 else PeftModel.Wrap(net, recipe);
                 var batch = input();
