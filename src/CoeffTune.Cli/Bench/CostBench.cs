@@ -4,6 +4,7 @@ using CoeffTune.Attention;
 using CoeffTune.Methods.Coeff;
 using CoeffTune.Methods;
 using CoeffTune.Models;
+using CoeffTune.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -78,12 +79,12 @@ public static class CostBench
             foreach (var c in configs)
             {
                 MallocTrim(0);
-                long before = Rss();
-                ResetPeak();
+                long before = ProcessMemory.CurrentBytes();
+                ProcessMemory.ResetPeak();
                 var sw = Stopwatch.StartNew();
                 Step(c);
                 sw.Stop();
-                long peak = Peak();
+                long peak = ProcessMemory.PeakBytes();
                 if (round == 0) continue;
                 c.Ms.Add(sw.Elapsed.TotalMilliseconds);
                 c.StepBytes.Add(Math.Max(0, peak - before));
@@ -133,20 +134,5 @@ public static class CostBench
     {
         var s = xs.Order().ToArray();
         return s.Length == 0 ? 0 : s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
-    }
-
-    private static long StatusKb(string key)
-    {
-        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith(key));
-        return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
-    }
-
-    private static long Rss() => StatusKb("VmRSS:");
-    private static long Peak() => StatusKb("VmHWM:");
-
-    /// <summary>Resets the kernel's resident high-water mark for this process (Linux: clear_refs 5).</summary>
-    private static void ResetPeak()
-    {
-        try { File.WriteAllText("/proc/self/clear_refs", "5"); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }

@@ -84,7 +84,7 @@ public static class FineTune
         var adapterDir = Path.Combine(o.OutDir, AdapterFolder);
         AdapterFile.Save(peft, adapterDir, loaded.Name, task.Classes);
         var final = new FineTuneResult(task.Name, loaded.Name, peft.Recipe, report, result, testEval, clock.Elapsed.TotalSeconds,
-            PeakRssBytes(), adapterDir, task.Classes, splitPath, o.MaxTokens);
+            ProcessMemory.PeakBytes(), adapterDir, task.Classes, splitPath, o.MaxTokens);
         writer.WriteFinal(final);
         return final;
     }
@@ -135,18 +135,6 @@ public static class FineTune
             return (vit, null);
         }
         throw new ArgumentException($"--model '{name}': not a known model (auto, minilm, arctic-xs, vit-fmnist) nor an existing file");
-    }
-
-    /// <summary>Peak resident memory of this process (VmHWM), or the current working set where /proc is absent.</summary>
-    public static long PeakRssBytes()
-    {
-        try
-        {
-            var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:"));
-            if (line is not null) return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
-        }
-        catch (IOException) { }
-        return Environment.WorkingSet;
     }
 
     /// <summary>Writes metrics.jsonl (one object per evaluation, the final result last) and passes events on.</summary>
