@@ -92,7 +92,7 @@ public static class BenchReport
             groups.Select((g, i) => (double)(i * (rows.Count + 1) + (rows.Count - 1) / 2.0)).ToArray(), groups.ToArray());
         plot.YLabel("test accuracy (%)");
         plot.Title(title);
-        plot.ShowLegend(Alignment.UpperRight);
+        plot.ShowLegend(Edge.Right);
         double min = rows.Min(r => r.Tasks.Values.Append(r.Mean).Min());
         plot.Axes.SetLimitsY(Math.Max(0, min - 10), 100);
         plot.SavePng(path, 1100, 450);
