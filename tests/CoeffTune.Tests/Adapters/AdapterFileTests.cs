@@ -8,12 +8,11 @@ namespace CoeffTune.Tests.Adapters;
 
 public class AdapterFileTests : IDisposable
 {
-    private readonly string dir = Path.Combine(Path.GetTempPath(), "coefftune-adapter-" + Guid.NewGuid().ToString("N"));
+    private readonly TempDir temp = new();
 
-    public void Dispose()
-    {
-        if (Directory.Exists(dir)) Directory.Delete(dir, true);
-    }
+    private string dir => temp.Path;
+
+    public void Dispose() => temp.Dispose();
 
     private PeftModel Trained(string recipe, int seed = 0)
     {

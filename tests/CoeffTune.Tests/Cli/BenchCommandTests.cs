@@ -7,13 +7,12 @@ namespace CoeffTune.Tests.Cli;
 [Collection(RealDataCollection.Name)]
 public sealed class BenchCommandTests : IDisposable
 {
-    private readonly string dir = Path.Combine(Path.GetTempPath(), "coefftune-bench-" + Guid.NewGuid().ToString("N"));
+    private readonly TempDir temp = new();
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(6);
 
-    public void Dispose()
-    {
-        if (Directory.Exists(dir)) Directory.Delete(dir, true);
-    }
+    private string dir => temp.Path;
+
+    public void Dispose() => temp.Dispose();
 
     private JsonElement RunBench(string name, params string[] extra)
     {

@@ -4,12 +4,11 @@ namespace CoeffTune.Tests.Cli;
 
 public sealed class ToyCommandTests : IDisposable
 {
-    private readonly string dir = Path.Combine(Path.GetTempPath(), "coefftune-toy-" + Guid.NewGuid().ToString("N"));
+    private readonly TempDir temp = new();
 
-    public void Dispose()
-    {
-        if (Directory.Exists(dir)) Directory.Delete(dir, true);
-    }
+    private string dir => temp.Path;
+
+    public void Dispose() => temp.Dispose();
 
     [Fact]
     public void Toy_writes_the_settings_in_order_and_says_which_claims_hold()

@@ -8,12 +8,11 @@ namespace CoeffTune.Tests.Training;
 
 public class TrainerTests : IDisposable
 {
-    private readonly string dir = Path.Combine(Path.GetTempPath(), "coefftune-train-" + Guid.NewGuid().ToString("N"));
+    private readonly TempDir temp = new();
 
-    public void Dispose()
-    {
-        if (Directory.Exists(dir)) Directory.Delete(dir, true);
-    }
+    private string dir => temp.Path;
+
+    public void Dispose() => temp.Dispose();
 
     /// <summary>8x8 images whose class (0..2) is the bright band: top, middle or bottom rows.</summary>
     internal static TensorBatchSource Bands(int n, int seed)

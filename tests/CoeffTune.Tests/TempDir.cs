@@ -1,7 +1,7 @@
 using System.IO.Compression;
 using System.Buffers.Binary;
 
-namespace CoeffTune.Tests.Data;
+namespace CoeffTune.Tests;
 
 /// <summary>A scratch folder removed after the test.</summary>
 internal sealed class TempDir : IDisposable
