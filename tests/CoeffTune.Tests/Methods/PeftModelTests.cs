@@ -157,6 +157,24 @@ public class PeftModelTests
         Assert.StartsWith("trainable: 1,728 coeff + 294,912 lora + 1,538 head = 298,178 of ", r.ToString());
     }
 
+    /// <summary>Hand-counted on a 12-layer, 12-head, 768-wide encoder (FFN 3072, mean pooling, no pooler).</summary>
+    [Theory]
+    [InlineData("coeff", 12 * 144)]
+    [InlineData("lora", 12 * 2 * 8 * (768 + 768))]                              // rank 8 on query and value
+    [InlineData("dora", 12 * 2 * (8 * (768 + 768) + 768))]                      // + a magnitude per output feature
+    [InlineData("ssf", 2 * (12 * (4 * 768 + 3072 + 768 + 2 * 768) + 768))]      // scale+shift after every Linear and LayerNorm
+    [InlineData("bitfit", 12 * (4 * 768 + 3072 + 768 + 2 * 768) + 768)]         // every bias, LayerNorms' included
+    [InlineData("linear", 0)]
+    [InlineData("coeff+lora", 12 * 144 + 12 * 2 * 8 * (768 + 768))]
+    public void Trainable_parameters_on_a_base_sized_encoder_match_hand_counts(string recipe, long expected)
+    {
+        using var scope = NewDisposeScope();
+        var model = new BertClassifier(BertConfig.Base(classes: 2) with { VocabSize = 100, MaxPositions = 32 });
+        var r = PeftModel.Wrap(model, recipe).Report();
+        Assert.Equal(expected, r.Total - r.Head);
+        Assert.Equal(768 * 2 + 2, r.Head);
+    }
+
     [Fact]
     public void A_target_pattern_that_matches_nothing_names_the_pattern_and_the_closest_modules()
     {
