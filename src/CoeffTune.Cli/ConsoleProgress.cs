@@ -18,6 +18,16 @@ public sealed class ConsoleProgress : ITrainingObserver
 
     public static bool Interactive => AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected;
 
+    /// <summary>Where run messages go: through Spectre on a terminal, so they print above the live bar instead of through it.</summary>
+    public static TextWriter Log => Interactive ? new SpectreWriter() : Console.Out;
+
+    private sealed class SpectreWriter : TextWriter
+    {
+        public override System.Text.Encoding Encoding => System.Text.Encoding.UTF8;
+        public override void WriteLine(string? value) => AnsiConsole.MarkupLine(Markup.Escape(value ?? ""));
+        public override void Write(char value) => AnsiConsole.Write(value.ToString());
+    }
+
     /// <summary>Runs <paramref name="body"/> with a progress observer suited to the console.</summary>
     public static T Run<T>(string label, Func<ITrainingObserver, T> body)
     {

@@ -34,7 +34,7 @@ public static class DemoCommand
             };
             AnsiConsole.MarkupLine("[bold]CoeffTune demo[/]: all-MiniLM-L6-v2 on SpamAssassin (ham vs spam), the same split for both runs");
             var runs = new[] { baseOptions, adaptedOptions }
-                .Select(o => ConsoleProgress.Run($"{o.Method}", obs => FineTune.Run(o, obs, Console.Out)))
+                .Select(o => ConsoleProgress.Run($"{o.Method}", obs => FineTune.Run(o, obs, ConsoleProgress.Log)))
                 .ToList();
             foreach (var (r, o) in runs.Zip(new[] { baseOptions, adaptedOptions })) Report.Write(r, o.OutDir);
             var t = new Table().Title("SpamAssassin test accuracy").AddColumns("model", "recipe", "trainable", "test accuracy", "time");

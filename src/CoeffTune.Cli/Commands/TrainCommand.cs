@@ -15,7 +15,7 @@ public static class TrainCommand
         cmd.SetAction(p =>
         {
             var o = f.Read(p);
-            var result = ConsoleProgress.Run($"{o.Method} on {o.Task}", obs => FineTune.Run(o, obs, Console.Out));
+            var result = ConsoleProgress.Run($"{o.Method} on {o.Task}", obs => FineTune.Run(o, obs, ConsoleProgress.Log));
             Report.Write(result, o.OutDir);
             Report.PrintSummary(result);
             return 0;
