@@ -17,6 +17,9 @@ internal sealed class MixAndAttend : autograd.SingleTensorFunction<MixAndAttend>
     {
         var (mix, maps, v) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2]);
         ctx.save_for_backward(new List<Tensor> { mix, maps, v });
+        // Record nothing here: the node's own backward replaces the graph of these two products, and a
+        // recorded graph would keep the mixed maps alive, the very tensor this node exists not to keep.
+        using var _ = no_grad();
         using var mixed = Mix(mix, maps);
         return matmul(mixed, v);
     }
