@@ -23,8 +23,8 @@ public sealed record CostRow(string Model, string Recipe, double MedianMs, doubl
 /// </summary>
 public static class CostBench
 {
-    /// <summary>A recipe with this suffix keeps the mixed maps for the backward pass (the first implementation).</summary>
-    public const string StoredSuffix = " (stored mixed maps)";
+    /// <summary>A recipe with this suffix recomputes the mixed maps in the backward pass (the alternative kept for comparison).</summary>
+    public const string RecomputeSuffix = " (recompute mixed maps)";
 
     [DllImport("libc", EntryPoint = "malloc_trim")]
     private static extern int MallocTrim(nuint pad);
@@ -61,10 +61,10 @@ public static class CostBench
                     PeftModel.Wrap(net, "linear");
                     foreach (var a in net.modules().OfType<MultiHeadAttention>()) a.AttachMapTransform(new ExplicitMaps(), "explicit");
                 }
-                else if (recipe.EndsWith(StoredSuffix))
+                else if (recipe.EndsWith(RecomputeSuffix))
                 {
-                    PeftModel.Wrap(net, recipe[..^StoredSuffix.Length]);
-                    foreach (var m in net.modules().OfType<CoeffMixing>()) m.RecomputeMixedMaps = false;
+                    PeftModel.Wrap(net, recipe[..^RecomputeSuffix.Length]);
+                    foreach (var m in net.modules().OfType<CoeffMixing>()) m.RecomputeMixedMaps = true;
                 }
                 else PeftModel.Wrap(net, recipe);
                 var batch = input();

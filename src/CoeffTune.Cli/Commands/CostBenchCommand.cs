@@ -12,8 +12,8 @@ public static class CostBenchCommand
 {
     public static readonly string[] Recipes =
     {
-        "linear", "coeff", "linear+explicit-maps", "lora", "coeff+lora", "coeff+lora" + CostBench.StoredSuffix, "ssf", "coeff+ssf",
-        "full", "coeff+full", "coeff+full" + CostBench.StoredSuffix,
+        "linear", "coeff", "linear+explicit-maps", "lora", "coeff+lora", "coeff+lora" + CostBench.RecomputeSuffix, "ssf", "coeff+ssf",
+        "full", "coeff+full", "coeff+full" + CostBench.RecomputeSuffix,
     };
 
     public static Command Create()
@@ -57,10 +57,10 @@ public static class CostBenchCommand
     {
         foreach (var r in rows.Where(r => r.Recipe.StartsWith("coeff")))
         {
-            var recipe = r.Recipe.Replace(CostBench.StoredSuffix, "");
+            var recipe = r.Recipe.Replace(CostBench.RecomputeSuffix, "");
             var baseRecipe = recipe == "coeff" ? "linear" : recipe["coeff+".Length..];
             var b = rows.First(x => x.Model == r.Model && x.Recipe == baseRecipe);
-            yield return (r.Model, r.Recipe.EndsWith(CostBench.StoredSuffix) ? baseRecipe + CostBench.StoredSuffix : baseRecipe, r.MedianMs / b.MedianMs, b.PeakStepMiB > 0 ? r.PeakStepMiB / b.PeakStepMiB : double.NaN,
+            yield return (r.Model, r.Recipe.EndsWith(CostBench.RecomputeSuffix) ? baseRecipe + CostBench.RecomputeSuffix : baseRecipe, r.MedianMs / b.MedianMs, b.PeakStepMiB > 0 ? r.PeakStepMiB / b.PeakStepMiB : double.NaN,
                 r.PeakStepMiB - b.PeakStepMiB, r.ForwardGflops / b.ForwardGflops);
         }
     }

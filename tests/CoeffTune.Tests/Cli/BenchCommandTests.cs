@@ -73,7 +73,7 @@ public sealed class BenchCommandTests : IDisposable
         Assert.True(code == 0, $"exit {code}: {stderr}\n{stdout}");
         var j = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "cost.json"))).RootElement;
         var ratios = j.GetProperty("ratios").EnumerateArray().ToList();
-        Assert.Equal(2 * 6, ratios.Count);            // two models x (linear, lora, ssf, full, and lora, full with stored maps)
+        Assert.Equal(2 * 6, ratios.Count);            // two models x (linear, lora, ssf, full, and lora, full recomputing the maps)
         Assert.All(ratios, r => Assert.InRange(r.GetProperty("time_ratio").GetDouble(), 0.05, 20));
         Assert.All(ratios, r => Assert.True(r.GetProperty("flops_ratio").GetDouble() > 1.0));
         Assert.True(j.GetProperty("matmul_peak_gflops").GetDouble() > 0.1);
