@@ -86,7 +86,10 @@ public sealed class PeftModel
         return groups;
     }
 
-    /// <summary>Within the scope every adapter is off: the base model's computation (with the trained head).</summary>
+    /// <summary>
+    /// Within the scope every adapter is off: the base model's computation (with the trained head). Methods
+    /// that train the base weights in place (bitfit, full) have nothing separate to turn off.
+    /// </summary>
     public IDisposable DisableAdapters()
     {
         var before = Methods.Select(m => m.Enabled).ToArray();
