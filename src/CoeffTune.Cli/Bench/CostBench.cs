@@ -23,8 +23,8 @@ public sealed record CostRow(string Model, string Recipe, double MedianMs, doubl
 /// </summary>
 public static class CostBench
 {
-    /// <summary>A recipe with this suffix recomputes the mixed maps in the backward pass (the alternative kept for comparison).</summary>
-    public const string RecomputeSuffix = " (recompute mixed maps)";
+    /// <summary>A recipe with this suffix recomputes the attention maps in the backward pass (CoeffMixing.RecomputeMaps).</summary>
+    public const string RecomputeSuffix = " (recompute maps)";
 
     [DllImport("libc", EntryPoint = "malloc_trim")]
     private static extern int MallocTrim(nuint pad);
@@ -64,7 +64,7 @@ public static class CostBench
                 else if (recipe.EndsWith(RecomputeSuffix))
                 {
                     PeftModel.Wrap(net, recipe[..^RecomputeSuffix.Length]);
-                    foreach (var m in net.modules().OfType<CoeffMixing>()) m.RecomputeMixedMaps = true;
+                    foreach (var m in net.modules().OfType<CoeffMixing>()) m.RecomputeMaps = true;
                 }
                 else PeftModel.Wrap(net, recipe);
                 var batch = input();

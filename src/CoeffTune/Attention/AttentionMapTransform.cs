@@ -16,8 +16,10 @@ public abstract class AttentionMapTransform : nn.Module<Tensor, Tensor>
     public bool Enabled { get; set; } = true;
 
     /// <summary>
-    /// transform(maps) V in one step, for transforms that can do it with less memory than the two steps;
-    /// null to let the attention layer do the two steps. Called only when no attention dropout sits between them.
+    /// transform(softmax(q k^T / sqrt(d) + mask)) v in one step, for transforms that can do it with less
+    /// memory than materialising the maps for autograd; null to let the attention layer make the maps,
+    /// call <c>forward</c> on them and multiply by v. Called only when no attention dropout sits between
+    /// the maps and v. q: (B, H, Nq, dh), k: (B, H, Nk, dh), v: (B, H, Nk, dv), mask additive or null.
     /// </summary>
-    public virtual Tensor? TransformAndAttend(Tensor maps, Tensor values) => null;
+    public virtual Tensor? Attend(Tensor q, Tensor k, Tensor v, Tensor? additiveMask) => null;
 }

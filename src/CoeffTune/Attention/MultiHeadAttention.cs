@@ -73,11 +73,10 @@ public sealed class MultiHeadAttention : nn.Module
         Tensor heads;
         if (MapTransform is { Enabled: true } transform)
         {
-            var maps = AttentionMaps(q, k, mask);
             if (training && attentionDropoutRate > 0)
-                heads = matmul(attentionDropout.call(transform.call(maps)), v);
+                heads = matmul(attentionDropout.call(transform.call(AttentionMaps(q, k, mask))), v);
             else
-                heads = transform.TransformAndAttend(maps, v) ?? matmul(transform.call(maps), v);
+                heads = transform.Attend(q, k, v, mask) ?? matmul(transform.call(AttentionMaps(q, k, mask)), v);
         }
         else
         {

@@ -44,33 +44,31 @@ public sealed class CoeffMixing : AttentionMapTransform
     }
 
     /// <summary>
-    /// When true, mixing and the product with V are one autograd node (<see cref="MixAndAttend"/>) that
-    /// recomputes the mixed maps in the backward pass instead of storing them. Off by default: measured
-    /// with `bench cost`, this node took more time and more step memory than letting autograd store the
-    /// mixed maps (ViT-B/16 shape, coeff+lora: 1,145 vs 915 MiB, 1.91 vs 1.88 s), because the tensors a
-    /// managed backward pass creates live until their handles are released, not when the engine is done.
+    /// When true, the maps, their mixing and the product with V are one autograd node
+    /// (<see cref="RecomputedMixedAttention"/>) that keeps q, k, v and alpha' and recomputes the maps in
+    /// the backward pass, instead of letting autograd store the maps and the mixed maps of every layer.
     /// </summary>
-    public bool RecomputeMixedMaps { get; set; }
+    public bool RecomputeMaps { get; set; }
 
     /// <summary>maps: (B, H, Nq, Nk) -> (B, H, Nq, Nk), mixed over heads with one batched matmul.</summary>
     public override Tensor forward(Tensor maps)
     {
-        CheckHeads(maps);
+        CheckHeads(maps.shape[1]);
         using var scope = NewDisposeScope();
         // (H, H) @ (B, H, Nq*Nk): one GEMM per batch element over the flattened maps.
-        return MixAndAttend.Mix(MixingMatrix().to_type(maps.dtype), maps).MoveToOuterDisposeScope();
+        return RecomputedMixedAttention.Mix(MixingMatrix().to_type(maps.dtype), maps).MoveToOuterDisposeScope();
     }
 
-    public override Tensor? TransformAndAttend(Tensor maps, Tensor values)
+    public override Tensor? Attend(Tensor q, Tensor k, Tensor v, Tensor? additiveMask)
     {
-        if (!RecomputeMixedMaps) return null;
-        CheckHeads(maps);
+        if (!RecomputeMaps) return null;
+        CheckHeads(q.shape[1]);
         using var scope = NewDisposeScope();
-        return MixAndAttend.apply(MixingMatrix().to_type(maps.dtype), maps, values).MoveToOuterDisposeScope();
+        return RecomputedMixedAttention.apply(MixingMatrix().to_type(q.dtype), q, k, v, additiveMask!).MoveToOuterDisposeScope();
     }
 
-    private void CheckHeads(Tensor maps)
+    private void CheckHeads(long heads)
     {
-        if (maps.shape[1] != Heads) throw new ArgumentException($"maps have {maps.shape[1]} heads, alpha is {Heads} x {Heads}");
+        if (heads != Heads) throw new ArgumentException($"maps have {heads} heads, alpha is {Heads} x {Heads}");
     }
 }

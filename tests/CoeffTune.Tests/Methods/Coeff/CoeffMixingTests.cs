@@ -46,8 +46,11 @@ public class CoeffMixingTests
         Assert.True(num / den <= 1e-6, $"relative error {num / den:E2}");
     }
 
-    [Fact]
-    public void Recomputing_the_mixed_maps_in_backward_gives_the_stored_maps_gradients()
+    [Theory]
+    [InlineData(true, true)]     // cross-attention with a padding mask, every projection trained
+    [InlineData(false, true)]    // self-attention, no mask
+    [InlineData(false, false)]   // frozen projections and input: only alpha' needs a gradient
+    public void Recomputing_the_maps_in_backward_gives_the_stored_maps_outputs_and_gradients(bool cross, bool trainProjections)
     {
         using var scope = NewDisposeScope();
         var grads = new List<Dictionary<string, Tensor>>();
@@ -55,25 +58,62 @@ public class CoeffMixingTests
         foreach (bool recompute in new[] { true, false })
         {
             torch.manual_seed(8);
-            var attn = new MultiHeadAttention(24, 6, contextDim: 12);
+            var attn = new MultiHeadAttention(24, 6, contextDim: cross ? 12 : null);
             attn.to(ScalarType.Float64).train();
-            var mixing = CoeffTuning.Apply(attn).Values.Single();
-            mixing.RecomputeMixedMaps = recompute;
+            var mixing = CoeffTuning.Apply(attn, new CoeffConfig(dropout: 0.2)).Values.Single();
+            mixing.RecomputeMaps = recompute;
+            if (!trainProjections)
+                foreach (var p in attn.parameters()) p.requires_grad = false;
+            mixing.alpha.requires_grad = true;
             using (no_grad()) mixing.alpha.copy_(randn(6, 6, ScalarType.Float64) * 0.3);
             var x = randn(new long[] { 2, 5, 24 }, ScalarType.Float64);
-            var ctx = randn(new long[] { 2, 7, 12 }, ScalarType.Float64);
-            var mask = ones(2, 7, ScalarType.Bool);
-            mask[1, TensorIndex.Slice(4)] = false;
+            var ctx = cross ? randn(new long[] { 2, 7, 12 }, ScalarType.Float64) : null;
+            Tensor? mask = null;
+            if (cross)
+            {
+                mask = ones(2, 7, ScalarType.Bool);
+                mask[1, TensorIndex.Slice(4)] = false;
+            }
             var w = randn(new long[] { 2, 5, 24 }, ScalarType.Float64);
             var y = attn.forward(x, ctx, mask);
             (y * w).sum().backward();
             outputs.Add(y.detach());
-            grads.Add(attn.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.detach().clone()));
+            grads.Add(attn.named_parameters().Where(p => p.parameter.requires_grad)
+                .ToDictionary(p => p.name, p => p.parameter.grad!.detach().clone()));
         }
         Assert.True(MaxAbsDiff(outputs[0], outputs[1]) <= 1e-12);
+        Assert.Equal(trainProjections ? 9 : 1, grads[1].Count);
         Assert.Equal(grads[1].Keys.Order(), grads[0].Keys.Order());
         foreach (var (name, g) in grads[0])
             Assert.True(MaxAbsDiff(g, grads[1][name]) <= 1e-10, $"{name}: {MaxAbsDiff(g, grads[1][name])}");
+    }
+
+    [Fact]
+    public void Recomputed_maps_gradient_wrt_the_input_matches_central_finite_differences()
+    {
+        using var scope = NewDisposeScope();
+        torch.manual_seed(12);
+        var attn = new MultiHeadAttention(8, 2);
+        attn.to(ScalarType.Float64).eval();
+        var mixing = CoeffTuning.Apply(attn).Values.Single();
+        mixing.RecomputeMaps = true;
+        using (no_grad()) mixing.alpha.copy_(randn(2, 2, ScalarType.Float64) * 0.5);
+        var x = randn(new long[] { 1, 4, 8 }, ScalarType.Float64).requires_grad_();
+        var w = randn(new long[] { 1, 4, 8 }, ScalarType.Float64);
+        (attn.forward(x) * w).sum().backward();
+        var analytic = Values(x.grad!);
+        var flat = x.detach().view(-1);
+        const double eps = 1e-6;
+        double worst = 0;
+        for (int i = 0; i < analytic.Length; i++)
+        {
+            double orig = flat[i].ToDouble();
+            double Loss(double at) { using var _ = no_grad(); flat[i] = at; return (attn.forward(x) * w).sum().ToDouble(); }
+            double numeric = (Loss(orig + eps) - Loss(orig - eps)) / (2 * eps);
+            flat[i] = orig;
+            worst = Math.Max(worst, Math.Abs(numeric - analytic[i]) / Math.Max(1.0, Math.Abs(numeric)));
+        }
+        Assert.True(worst <= 1e-7, $"worst error {worst:E2}");
     }
 
     [Fact]
