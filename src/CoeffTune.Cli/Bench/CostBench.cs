@@ -23,8 +23,8 @@ public sealed record CostRow(string Model, string Recipe, double MedianMs, doubl
 /// </summary>
 public static class CostBench
 {
-    /// <summary>A recipe with this suffix recomputes the attention maps in the backward pass (CoeffMixing.RecomputeMaps).</summary>
-    public const string RecomputeSuffix = " (recompute maps)";
+    /// <summary>A recipe with this suffix stores the attention maps for the backward pass instead of recomputing them (CoeffMixing.RecomputeMaps = false).</summary>
+    public const string StoredMapsSuffix = " (stored maps)";
 
     [DllImport("libc", EntryPoint = "malloc_trim")]
     private static extern int MallocTrim(nuint pad);
@@ -61,10 +61,10 @@ public static class CostBench
                     PeftModel.Wrap(net, "linear");
                     foreach (var a in net.modules().OfType<MultiHeadAttention>()) a.AttachMapTransform(new ExplicitMaps(), "explicit");
                 }
-                else if (recipe.EndsWith(RecomputeSuffix))
+                else if (recipe.EndsWith(StoredMapsSuffix))
                 {
-                    PeftModel.Wrap(net, recipe[..^RecomputeSuffix.Length]);
-                    foreach (var m in net.modules().OfType<CoeffMixing>()) m.RecomputeMaps = true;
+                    PeftModel.Wrap(net, recipe[..^StoredMapsSuffix.Length]);
+                    foreach (var m in net.modules().OfType<CoeffMixing>()) m.RecomputeMaps = false;
                 }
                 else PeftModel.Wrap(net, recipe);
                 var batch = input();

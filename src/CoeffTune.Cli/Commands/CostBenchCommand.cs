@@ -12,8 +12,8 @@ public static class CostBenchCommand
 {
     public static readonly string[] Recipes =
     {
-        "linear", "coeff", "linear+explicit-maps", "lora", "coeff+lora", "coeff+lora" + CostBench.RecomputeSuffix, "ssf", "coeff+ssf",
-        "full", "coeff+full", "coeff+full" + CostBench.RecomputeSuffix,
+        "linear", "coeff", "linear+explicit-maps", "lora", "coeff+lora", "coeff+lora" + CostBench.StoredMapsSuffix, "ssf", "coeff+ssf",
+        "full", "coeff+full", "coeff+full" + CostBench.StoredMapsSuffix,
     };
 
     public static Command Create()
@@ -21,7 +21,8 @@ public static class CostBenchCommand
         var quick = new Option<bool>("--quick") { Description = "small models and 3 rounds: a smoke run" };
         var steps = new Option<int>("--steps") { Description = "measured steps per configuration (median reported)", DefaultValueFactory = _ => 10 };
         var outDir = new Option<string>("--out") { Description = "results folder", DefaultValueFactory = _ => "runs/bench/cost" };
-        var cmd = new Command("cost", "Time and memory per training step of each method with and without coeff (ViT-B/16 and MiniLM shapes), and achieved GFLOP/s") { quick, steps, outDir };
+        var only = new Option<string[]>("--recipes") { Description = "measure only these recipes (default: all); a coeff recipe needs its base recipe too, for the ratio", AllowMultipleArgumentsPerToken = true };
+        var cmd = new Command("cost", "Time and memory per training step of each method with and without coeff (ViT-B/16 and MiniLM shapes), and achieved GFLOP/s") { quick, steps, outDir, only };
         cmd.SetAction(p =>
         {
             bool q = p.GetValue(quick);
@@ -37,7 +38,17 @@ public static class CostBenchCommand
                 ($"MiniLM shape{(q ? " (quick: 2 layers)" : "")}, batch {bertBatch} x {tokens} tokens", () => new BertClassifier(bert),
                     () => new Batch(randint(0, bert.VocabSize, new long[] { bertBatch, tokens }), ones(bertBatch, tokens, ScalarType.Int64), Labels: randint(0, 2, new long[] { bertBatch })), tokens),
             };
-            var (rows, peak) = CostBench.Run(models, Recipes, n, Console.Out);
+            var recipes = p.GetValue(only) is { Length: > 0 } chosen ? chosen : Recipes;
+            foreach (var r in recipes)
+                if (!Recipes.Contains(r))
+                    throw new ArgumentException($"--recipes: unknown recipe '{r}'; choose from {string.Join(", ", Recipes.Select(x => $"'{x}'"))}");
+            foreach (var r in recipes.Where(r => r.StartsWith("coeff")))
+            {
+                var baseRecipe = BaseRecipe(r);
+                if (!recipes.Contains(baseRecipe))
+                    throw new ArgumentException($"--recipes: '{r}' is compared with '{baseRecipe}', which is not in the list");
+            }
+            var (rows, peak) = CostBench.Run(models, recipes, n, Console.Out);
             string dir = p.GetValue(outDir)!;
             Directory.CreateDirectory(dir);
             var md = Markdown(rows, peak, n, "./coefftune " + string.Join(" ", Environment.GetCommandLineArgs().Skip(1)));
@@ -57,12 +68,18 @@ public static class CostBenchCommand
     {
         foreach (var r in rows.Where(r => r.Recipe.StartsWith("coeff")))
         {
-            var recipe = r.Recipe.Replace(CostBench.RecomputeSuffix, "");
-            var baseRecipe = recipe == "coeff" ? "linear" : recipe["coeff+".Length..];
+            var baseRecipe = BaseRecipe(r.Recipe);
             var b = rows.First(x => x.Model == r.Model && x.Recipe == baseRecipe);
-            yield return (r.Model, r.Recipe.EndsWith(CostBench.RecomputeSuffix) ? baseRecipe + CostBench.RecomputeSuffix : baseRecipe, r.MedianMs / b.MedianMs, b.PeakStepMiB > 0 ? r.PeakStepMiB / b.PeakStepMiB : double.NaN,
+            yield return (r.Model, r.Recipe.EndsWith(CostBench.StoredMapsSuffix) ? baseRecipe + CostBench.StoredMapsSuffix : baseRecipe, r.MedianMs / b.MedianMs, b.PeakStepMiB > 0 ? r.PeakStepMiB / b.PeakStepMiB : double.NaN,
                 r.PeakStepMiB - b.PeakStepMiB, r.ForwardGflops / b.ForwardGflops);
         }
+    }
+
+    /// <summary>The recipe a coeff recipe is compared with: the same recipe without coeff.</summary>
+    private static string BaseRecipe(string coeffRecipe)
+    {
+        var recipe = coeffRecipe.Replace(CostBench.StoredMapsSuffix, "");
+        return recipe == "coeff" ? "linear" : recipe["coeff+".Length..];
     }
 
     private static string Markdown(List<CostRow> rows, double peak, int steps, string command)
