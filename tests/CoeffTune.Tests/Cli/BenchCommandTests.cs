@@ -73,7 +73,7 @@ public sealed class BenchCommandTests : IDisposable
         Assert.True(code == 0, $"exit {code}: {stderr}\n{stdout}");
         var j = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "cost.json"))).RootElement;
         var ratios = j.GetProperty("ratios").EnumerateArray().ToList();
-        Assert.Equal(2 * 6, ratios.Count);            // two models x (linear, lora, ssf, full, and lora, full recomputing the maps)
+        Assert.Equal(2 * 6, ratios.Count);            // two models x (linear, lora, ssf, full, and lora, full storing the maps)
         Assert.All(ratios, r => Assert.InRange(r.GetProperty("time_ratio").GetDouble(), 0.05, 20));
         Assert.All(ratios, r => Assert.True(r.GetProperty("flops_ratio").GetDouble() > 1.0));
         Assert.True(j.GetProperty("matmul_peak_gflops").GetDouble() > 0.1);
@@ -85,5 +85,13 @@ public sealed class BenchCommandTests : IDisposable
         var (code, _, stderr) = CliProcess.Run(Timeout, "bench", "vtab-mini", "--quick", "--out", dir, "--tasks", "cifar");
         Assert.Equal(1, code);
         Assert.Equal("error: --tasks: 'cifar' is not a task of this bench (mnist, digits, mnist-rotation, fashion-coarse)", stderr.Trim());
+    }
+
+    [Fact]
+    public void A_cost_recipe_without_its_base_recipe_is_a_one_line_error()
+    {
+        var (code, _, stderr) = CliProcess.Run(Timeout, "bench", "cost", "--quick", "--out", dir, "--recipes", "coeff+lora");
+        Assert.Equal(1, code);
+        Assert.Equal("error: --recipes: 'coeff+lora' is compared with 'lora', which is not in the list", stderr.Trim());
     }
 }
