@@ -90,7 +90,8 @@ public sealed class MultiHeadAttention : nn.Module
     /// <summary>The post-softmax, post-mask maps F, (B, H, Nq, Nk); rows sum to 1.</summary>
     public static Tensor AttentionMaps(Tensor q, Tensor k, Tensor? additiveMask)
     {
-        var scores = matmul(q, k.transpose(-2, -1)).div_(Math.Sqrt(q.shape[^1]));
+        // Scaling q, not the scores, saves a pass over the (B, H, Nq, Nk) tensor.
+        var scores = matmul(q.mul(1.0 / Math.Sqrt(q.shape[^1])), k.transpose(-2, -1));
         if (additiveMask is not null) scores = scores.add_(additiveMask);
         return scores.softmax(-1);
     }

@@ -66,14 +66,15 @@ internal sealed class RecomputedMixedAttention : autograd.SingleTensorFunction<R
             {
                 var gradMaps = Mix(mix.t(), gradMixed);
                 gradMixed.Dispose();
-                // Softmax backward in place: dS = F * (dF - rowsum(dF * F)), then the 1/sqrt(d) of the scores.
+                // Softmax backward in place: dS = F * (dF - rowsum(dF * F)); the 1/sqrt(d) of the scores is
+                // applied to the (smaller) q and k gradients.
                 var weighted = gradMaps * maps;
                 var rowSums = weighted.sum(-1, keepdim: true);
                 weighted.Dispose();
-                var gradScores = gradMaps.sub_(rowSums).mul_(maps).mul_(scale);
+                var gradScores = gradMaps.sub_(rowSums).mul_(maps);
                 maps.Dispose();
-                result.Add(matmul(gradScores, k));
-                result.Add(matmul(gradScores.transpose(-2, -1), q));
+                result.Add(matmul(gradScores, k).mul_(scale));
+                result.Add(matmul(gradScores.transpose(-2, -1), q).mul_(scale));
             }
             else result.AddRange(new Tensor[] { null!, null! });   // q and k are constants here
             result.Add(gradV);
