@@ -90,9 +90,12 @@ public sealed class MultiHeadAttention : nn.Module
     /// <summary>The post-softmax, post-mask maps F, (B, H, Nq, Nk); rows sum to 1.</summary>
     public static Tensor AttentionMaps(Tensor q, Tensor k, Tensor? additiveMask)
     {
-        // Scaling q, not the scores, saves a pass over the (B, H, Nq, Nk) tensor.
-        var scores = matmul(q.mul(1.0 / Math.Sqrt(q.shape[^1])), k.transpose(-2, -1));
-        if (additiveMask is not null) scores = scores.add_(additiveMask);
+        // Scaling q, not the scores, saves a pass over the (B, H, Nq, Nk) tensor. The scores' handle is
+        // released here, so they are freed as soon as softmax is done with them (autograd keeps its own
+        // reference only where a backward pass needs one).
+        using var scaled = q.mul(1.0 / Math.Sqrt(q.shape[^1]));
+        using var scores = matmul(scaled, k.transpose(-2, -1));
+        if (additiveMask is not null) scores.add_(additiveMask);
         return scores.softmax(-1);
     }
 

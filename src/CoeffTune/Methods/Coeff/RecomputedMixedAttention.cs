@@ -7,8 +7,8 @@ namespace CoeffTune.Methods.Coeff;
 /// <summary>
 /// out = (alpha' mixing of softmax(q k^T / sqrt(d) + mask)) v as one autograd node that keeps only
 /// alpha', q, k, v and the mask. The backward pass recomputes the maps F and the mixed maps from q and k,
-/// so no (B, H, Nq, Nk) tensor outlives the layer's own forward or backward step: attention memory is
-/// that of the fused kernel, at the price of one more Q K^T product and softmax per layer in backward.
+/// so no (B, H, Nq, Nk) tensor outlives the layer's own forward or backward step: attention memory comes
+/// close to the fused kernel's, at the price of one more Q K^T product and softmax per layer in backward.
 /// </summary>
 /// <remarks>
 /// Gradients, with S the scaled scores, F = softmax(S), P = alpha' F (mixed over heads), out = P v:
