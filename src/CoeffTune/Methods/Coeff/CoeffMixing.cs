@@ -46,9 +46,10 @@ public sealed class CoeffMixing : AttentionMapTransform
     /// <summary>
     /// When true (the default), the maps, their mixing and the product with V are one autograd node
     /// (<see cref="RecomputedMixedAttention"/>) that keeps q, k, v and alpha' and recomputes the maps in
-    /// the backward pass. When false, autograd stores the maps and the mixed maps of every layer: up to
-    /// 4% faster per step on a CPU, but two (B, H, Nq, Nk) tensors per layer more memory (`bench cost`,
-    /// ViT-B/16 shape, coeff+lora over lora: 1.74 s and +373 MiB stored against 1.75 s and +157 MiB recomputed).
+    /// the backward pass. When false, autograd stores the maps and the mixed maps of every layer: at most
+    /// a few percent faster per step on a CPU, but two (B, H, Nq, Nk) tensors per layer more memory
+    /// (`bench cost`, ViT-B/16 shape, coeff+lora over lora: 1.78 s and +363 MiB stored against 1.78 s and
+    /// +108 MiB recomputed).
     /// </summary>
     public bool RecomputeMaps { get; set; } = true;
 
