@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using System.Buffers.Binary;
+using SkiaSharp;
 
 namespace CoeffTune.Tests;
 
@@ -34,5 +35,16 @@ internal sealed class TempDir : IDisposable
         using var fs = System.IO.File.Create(path);
         using var gz = new GZipStream(fs, CompressionLevel.Fastest);
         gz.Write(bytes);
+    }
+
+    /// <summary>A w x h PNG of one colour; returns its path.</summary>
+    public static string WritePng(string path, int w, int h, SKColor color)
+    {
+        using var bmp = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Premul));
+        bmp.Erase(color);
+        using var img = SKImage.FromBitmap(bmp);
+        using var encoded = img.Encode(SKEncodedImageFormat.Png, 100);
+        System.IO.File.WriteAllBytes(path, encoded.ToArray());
+        return path;
     }
 }

@@ -12,8 +12,8 @@ public sealed class ImageInputTests
     public void Image_files_become_one_batch_at_the_models_size_and_channels()
     {
         using var tmp = new TempDir();
-        var white = WritePng(Path.Combine(tmp.Path, "white.png"), 16, 16, SKColors.White);
-        var red = WritePng(Path.Combine(tmp.Path, "red.png"), 3, 5, new SKColor(255, 0, 0));
+        var white = TempDir.WritePng(Path.Combine(tmp.Path, "white.png"), 16, 16, SKColors.White);
+        var red = TempDir.WritePng(Path.Combine(tmp.Path, "red.png"), 3, 5, new SKColor(255, 0, 0));
         var vit = TinyModels.Vit();   // 1 x 8 x 8 input
         var m = new AdaptedModel { Peft = PeftModel.Wrap(vit, "coeff"), BaseName = "tiny", BaseKeys = new HashSet<string>() };
         using var batch = m.Encode([white, red], CPU);
@@ -34,13 +34,4 @@ public sealed class ImageInputTests
         Assert.StartsWith("/no/such/cat.png: image file not found", e.Message);
     }
 
-    private static string WritePng(string path, int w, int h, SKColor color)
-    {
-        using var bmp = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Premul));
-        bmp.Erase(color);
-        using var img = SKImage.FromBitmap(bmp);
-        using var encoded = img.Encode(SKEncodedImageFormat.Png, 100);
-        File.WriteAllBytes(path, encoded.ToArray());
-        return path;
-    }
 }

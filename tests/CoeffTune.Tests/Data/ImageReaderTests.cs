@@ -68,22 +68,14 @@ public class ImageReaderTests
         Assert.Contains("a-images-idx3-ubyte has 2 images but a-labels-idx1-ubyte has 3 labels", e.Message);
     }
 
-    private static void WritePng(string path, int w, int h, SKColor color)
-    {
-        using var bmp = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Premul));
-        bmp.Erase(color);
-        using var img = SKImage.FromBitmap(bmp);
-        using var encoded = img.Encode(SKEncodedImageFormat.Png, 100);
-        File.WriteAllBytes(path, encoded.ToArray());
-    }
 
     [Fact]
     public void Image_folder_gives_classes_from_subfolders_and_resizes_and_converts()
     {
         using var dir = new TempDir();
-        WritePng(dir.File("red/a.png"), 10, 6, new SKColor(255, 0, 0));
-        WritePng(dir.File("red/b.PNG"), 3, 3, new SKColor(255, 0, 0));
-        WritePng(dir.File("blue/c.png"), 8, 8, new SKColor(0, 0, 255));
+        TempDir.WritePng(dir.File("red/a.png"), 10, 6, new SKColor(255, 0, 0));
+        TempDir.WritePng(dir.File("red/b.PNG"), 3, 3, new SKColor(255, 0, 0));
+        TempDir.WritePng(dir.File("blue/c.png"), 8, 8, new SKColor(0, 0, 255));
         dir.File("blue/notes.txt", "ignored");
 
         var rgb = ImageFolderReader.Read(dir.Path, 4, 5, 3);
@@ -104,7 +96,7 @@ public class ImageReaderTests
     public void Image_folder_with_an_undecodable_file_names_it()
     {
         using var dir = new TempDir();
-        WritePng(dir.File("cat/good.png"), 4, 4, SKColors.White);
+        TempDir.WritePng(dir.File("cat/good.png"), 4, 4, SKColors.White);
         dir.File("cat/broken.png", "this is not a png");
 
         var e = Assert.Throws<InvalidDataException>(() => ImageFolderReader.Read(dir.Path, 4, 4, 1));

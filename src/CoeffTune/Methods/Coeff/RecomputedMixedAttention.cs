@@ -28,11 +28,10 @@ internal sealed class RecomputedMixedAttention : autograd.SingleTensorFunction<R
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
         var (mix, q, k, v) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (Tensor)vars[3]);
-        var mask = vars.Length > 4 ? vars[4] as Tensor : null;
+        var mask = vars[4] as Tensor;
         var saved = new List<Tensor> { mix, q, k, v };
         if (mask is not null) saved.Add(mask);
         ctx.save_for_backward(saved);
-        ctx.save_data("masked", mask is not null);
         ctx.save_data("scores need grad", q.requires_grad || k.requires_grad);
         using var _ = no_grad();
         using var scope = NewDisposeScope();
@@ -51,7 +50,7 @@ internal sealed class RecomputedMixedAttention : autograd.SingleTensorFunction<R
         {
             var saved = ctx.get_saved_variables();
             var (mix, q, k, v) = (saved[0], saved[1], saved[2], saved[3]);
-            var mask = (bool)ctx.get_data("masked") ? saved[4] : null;
+            var mask = saved.Count > 4 ? saved[4] : null;   // the mask is saved only when there is one
             long b = q.shape[0], h = q.shape[1], nq = q.shape[2], nk = k.shape[2];
             double scale = 1.0 / Math.Sqrt(q.shape[^1]);
 
