@@ -40,7 +40,7 @@ public sealed class AdaptedModel
     public required PeftModel Peft { get; init; }
     public required string BaseName { get; init; }
     /// <summary>The text model's tokenizer; null for image models.</summary>
-    public BertTextTokenizer? Tokenizer { get; init; }
+    public TextTokenizer? Tokenizer { get; init; }
     /// <summary>State-dict names of the plain base model, before any method was attached.</summary>
     public required IReadOnlySet<string> BaseKeys { get; init; }
     public TransformerClassifier Model => Peft.Model;

@@ -29,14 +29,10 @@ public static class Cli
     }
 
     /// <summary>Writes text to a file atomically: a temporary file beside it, then a rename.</summary>
-    public static void WriteAtomic(string path, string text)
-    {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
-        File.WriteAllText(tmp, text);
-        File.Move(tmp, path, overwrite: true);
-    }
+    public static void WriteAtomic(string path, string text) => CoeffTune.IO.AtomicFile.WriteAllText(path, text);
 
     public static string Escape(string s) => Markup.Escape(s);
+
+    /// <summary>JSON output keeps non-ASCII text readable (it is still valid, escaped JSON where it must be).</summary>
+    public static readonly System.Text.Json.JsonSerializerOptions Json = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 }

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using CoeffTune.Checkpoints;
 using CoeffTune.Models;
+using CoeffTune.Text;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -15,15 +16,19 @@ public static class EmbedCommand
     {
         var model = new Option<string>("--model") { Description = "model name (minilm, arctic-xs) or path to a .onnx/.safetensors file with vocab.txt beside it", DefaultValueFactory = _ => "minilm" };
         var json = new Option<bool>("--json") { Description = "print the full vectors as JSON" };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "cut texts to this many tokens, special tokens included", DefaultValueFactory = _ => 128 };
         var texts = new Argument<string[]>("texts") { Description = "texts to embed", Arity = ArgumentArity.OneOrMore };
-        var cmd = new Command("embed", "Embed texts with a pretrained sentence encoder (mean pooling, L2 norm)") { model, json, texts };
-        cmd.SetAction(p => Run(p.GetValue(model)!, p.GetValue(json), p.GetValue(texts)!));
+        var cmd = new Command("embed", "Embed texts with a pretrained sentence encoder (mean pooling, L2 norm)") { model, json, maxTokens, texts };
+        cmd.SetAction(p => Run(p.GetValue(model)!, p.GetValue(json), p.GetValue(maxTokens), p.GetValue(texts)!));
         return cmd;
     }
 
-    private static int Run(string modelName, bool asJson, string[] texts)
+    private static int Run(string modelName, bool asJson, int maxTokens, string[] texts)
     {
-        var loaded = PretrainedModels.LoadBert(modelName, classes: 2, log: Console.Error);
+        if (maxTokens <= 0) throw new ArgumentException($"--max-tokens must be positive, got {maxTokens}");
+        var loaded = PretrainedModels.LoadBert(modelName, classes: 2, maxLength: maxTokens, log: Console.Error);
+        using var tokenizer = loaded.Tokenizer;
+        var lengths = texts.Select(t => tokenizer.Tokenize(t).FullLength).ToArray();
         using var model = loaded.Model;
         model.eval();
         float[][] vectors;
@@ -37,8 +42,13 @@ public static class EmbedCommand
         }
         if (asJson)
         {
-            var doc = new { model = modelName, dims = vectors[0].Length, embeddings = texts.Select((t, i) => new { text = t, vector = vectors[i] }) };
-            Console.WriteLine(JsonSerializer.Serialize(doc));
+            var doc = new
+            {
+                model = modelName, dims = vectors[0].Length, max_tokens = tokenizer.MaxLength,
+                embeddings = texts.Select((t, i) => new { text = t, tokens = lengths[i], truncated = lengths[i] > tokenizer.MaxLength, vector = vectors[i] }),
+            };
+            ReportTruncation(tokenizer.MaxLength, lengths);
+            Console.WriteLine(JsonSerializer.Serialize(doc, Cli.Json));
             return 0;
         }
         var inv = CultureInfo.InvariantCulture;
@@ -47,7 +57,7 @@ public static class EmbedCommand
         {
             double norm = Math.Sqrt(vectors[i].Sum(v => (double)v * v));
             var head = string.Join(", ", vectors[i].Take(5).Select(v => v.ToString("F4", inv)));
-            Console.WriteLine($"[{i}] norm {norm.ToString("F4", inv)}  [{head}, ...]  {texts[i]}");
+            Console.WriteLine($"[{i}] norm {norm.ToString("F4", inv)}  [{head}, ...]  {TerminalText.Quote(texts[i])}");
         }
         if (texts.Length > 1)
         {
@@ -57,6 +67,14 @@ public static class EmbedCommand
                 Console.WriteLine($"{i,4} " + string.Concat(Enumerable.Range(0, texts.Length).Select(j =>
                     vectors[i].Zip(vectors[j], (a, b) => (double)a * b).Sum().ToString("F4", inv).PadLeft(8))));
         }
+        ReportTruncation(tokenizer.MaxLength, lengths);
         return 0;
+    }
+
+    private static void ReportTruncation(int maxTokens, int[] lengths)
+    {
+        for (int i = 0; i < lengths.Length; i++)
+            if (lengths[i] > maxTokens)
+                Console.Error.WriteLine($"note: text [{i}] has {lengths[i]} tokens and was cut to {maxTokens} (--max-tokens)");
     }
 }

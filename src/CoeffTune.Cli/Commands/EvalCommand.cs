@@ -67,6 +67,8 @@ public static class EvalCommand
         if (headClasses != task.Classes.Count)
             throw new ArgumentException($"--task {task.Name} has {task.Classes.Count} classes, the adapter's head has {headClasses}");
         var source = m.Source(test);
+        if (m.Tokenizer is { } tokenizer && test is TextDataset texts)
+            Console.Error.WriteLine($"texts longer than {tokenizer.MaxLength} tokens, cut: {tokenizer.CountTruncated(texts.Texts)} of {texts.Count} test");
         var dev = TorchSharp.torch.device(device);
         var adapted = Trainer.Evaluate(m.Model, source, batchSize, dev);
         Evaluation disabled;

@@ -46,33 +46,53 @@ public static class TextFileReader
 
     public static TextDataset ReadJsonl(string path, string textField = "text", string labelField = "label", string? name = null)
     {
-        using var reader = new StreamReader(DataFiles.OpenMaybeGzip(path), Encoding.UTF8);
         var texts = new List<string>();
         var rawLabels = new List<string>();
-        int lineNo = 0;
-        for (string? line; (line = reader.ReadLine()) is not null;)
+        foreach (var (lineNo, root) in JsonlObjects(path))
         {
-            lineNo++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            JsonDocument doc;
-            try { doc = JsonDocument.Parse(line); }
-            catch (JsonException e) { throw DataFiles.Bad(path, $"line {lineNo} is not valid JSON ({e.Message})"); }
-            using (doc)
-            {
-                var root = doc.RootElement;
-                if (root.ValueKind != JsonValueKind.Object) throw DataFiles.Bad(path, $"line {lineNo} is not a JSON object");
-                if (!root.TryGetProperty(textField, out var t) || t.ValueKind != JsonValueKind.String)
-                    throw DataFiles.Bad(path, $"line {lineNo} has no string field \"{textField}\"");
-                if (!root.TryGetProperty(labelField, out var l) || l.ValueKind is not (JsonValueKind.String or JsonValueKind.Number))
-                    throw DataFiles.Bad(path, $"line {lineNo} has no string or number field \"{labelField}\"");
-                texts.Add(t.GetString()!);
-                rawLabels.Add(l.ValueKind == JsonValueKind.String ? l.GetString()! : l.GetRawText());
-            }
+            texts.Add(StringField(path, lineNo, root, textField));
+            if (!root.TryGetProperty(labelField, out var l) || l.ValueKind is not (JsonValueKind.String or JsonValueKind.Number))
+                throw DataFiles.Bad(path, $"line {lineNo} has no string or number field \"{labelField}\"");
+            rawLabels.Add(l.ValueKind == JsonValueKind.String ? l.GetString()! : l.GetRawText());
         }
         if (texts.Count == 0) throw DataFiles.Bad(path, "no records");
         var (labels, classes) = DataFiles.Encode(rawLabels);
         return new TextDataset(texts.ToArray(), labels, classes, name ?? Path.GetFileNameWithoutExtension(path));
     }
+
+    /// <summary>The texts of a JSONL file, one object with a string field <paramref name="textField"/> per line (no labels).</summary>
+    public static List<string> ReadJsonlTexts(string path, string textField = "text")
+    {
+        var texts = JsonlObjects(path).Select(r => StringField(path, r.Line, r.Root, textField)).ToList();
+        if (texts.Count == 0) throw DataFiles.Bad(path, "no records");
+        return texts;
+    }
+
+    /// <summary>Each non-blank line of a JSONL file (gzipped or not) as a JSON object, with its line number.</summary>
+    private static IEnumerable<(int Line, JsonElement Root)> JsonlObjects(string path)
+    {
+        using var reader = new StreamReader(DataFiles.OpenMaybeGzip(path), Encoding.UTF8);
+        int lineNo = 0;
+        for (string? line; (line = reader.ReadLine()) is not null;)
+        {
+            lineNo++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            JsonElement root;
+            try
+            {
+                using var doc = JsonDocument.Parse(line);
+                root = doc.RootElement.Clone();
+            }
+            catch (JsonException e) { throw DataFiles.Bad(path, $"line {lineNo} is not valid JSON ({e.Message})"); }
+            if (root.ValueKind != JsonValueKind.Object) throw DataFiles.Bad(path, $"line {lineNo} is not a JSON object");
+            yield return (lineNo, root);
+        }
+    }
+
+    private static string StringField(string path, int lineNo, JsonElement root, string field) =>
+        root.TryGetProperty(field, out var t) && t.ValueKind == JsonValueKind.String
+            ? t.GetString()!
+            : throw DataFiles.Bad(path, $"line {lineNo} has no string field \"{field}\"");
 
     /// <summary>
     /// RFC 4180 records: a field in double quotes may hold the delimiter, line breaks and "" for a quote.

@@ -13,7 +13,7 @@ public sealed class ImageBatchSource(ImageDataset data) : IBatchSource
 }
 
 /// <summary>Texts with labels, tokenised with the model's WordPiece vocabulary (each text once).</summary>
-public sealed class TextBatchSource(TextDataset data, BertTextTokenizer tokenizer) : IBatchSource
+public sealed class TextBatchSource(TextDataset data, TextTokenizer tokenizer) : IBatchSource
 {
     public int Count => data.Count;
 

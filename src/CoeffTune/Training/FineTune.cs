@@ -32,7 +32,17 @@ public sealed record FineTuneOptions
 }
 
 /// <summary>A model ready for a task, its name for adapter files, and how to batch the task's data for it.</summary>
-public sealed record LoadedModel(TransformerClassifier Model, string Name, Func<ILabeledDataset, IBatchSource> Source);
+public sealed record LoadedModel(TransformerClassifier Model, string Name, Func<ILabeledDataset, IBatchSource> Source, TextTokenizer? Tokenizer = null)
+{
+    /// <summary>For text models, a line saying how many texts of each split are longer than the tokenizer keeps; else null.</summary>
+    public string? TruncationSummary(params (string Split, ILabeledDataset Data)[] splits)
+    {
+        if (Tokenizer is null) return null;
+        var parts = splits.Where(s => s.Data is TextDataset)
+            .Select(s => $"{Tokenizer.CountTruncated(((TextDataset)s.Data).Texts)} of {s.Data.Count} {s.Split}");
+        return $"texts longer than {Tokenizer.MaxLength} tokens, cut: {string.Join(", ", parts)}";
+    }
+}
 
 /// <summary>The outcome of a run.</summary>
 public sealed record FineTuneResult(string Task, string Model, string Recipe, TrainableReport Trainable, TrainResult Training,
@@ -74,6 +84,7 @@ public static class FineTune
         var peft = PeftModel.Wrap(loaded.Model, o.Method, o.MethodOptions);
         var report = peft.Report();
         log.WriteLine($"{loaded.Name} + {peft.Recipe}: {report}");
+        if (loaded.TruncationSummary(("train", train), ("validation", val), ("test", test)) is { } cut) log.WriteLine(cut);
 
         var metricsPath = Path.Combine(o.OutDir, MetricsFile);
         var writer = new MetricsWriter(metricsPath, observer);
@@ -104,7 +115,7 @@ public static class FineTune
         if (net is VisionTransformer vit && (vit.Config.ImageSize != task.Height || vit.Config.Channels != task.Channels))
             throw new ArgumentException($"--model {model} takes {vit.Config.Channels}x{vit.Config.ImageSize}x{vit.Config.ImageSize} images, task {task.Name} has {task.Channels}x{task.Height}x{task.Width}");
         return tokenizer is not null
-            ? new LoadedModel(net, name, d => new TextBatchSource((TextDataset)d, tokenizer))
+            ? new LoadedModel(net, name, d => new TextBatchSource((TextDataset)d, tokenizer), tokenizer)
             : new LoadedModel(net, name, d => new ImageBatchSource((ImageDataset)d));
     }
 
@@ -113,7 +124,7 @@ public static class FineTune
     /// pretrained here ("vit-fmnist", or a cache name such as "vit-fmnist-2000x1") or a ViT file ("vit"); with a
     /// fresh head of <paramref name="classes"/> outputs. Text models come with their tokenizer.
     /// </summary>
-    public static (TransformerClassifier Model, BertTextTokenizer? Tokenizer) LoadBase(string name, string architecture, int classes,
+    public static (TransformerClassifier Model, TextTokenizer? Tokenizer) LoadBase(string name, string architecture, int classes,
         int maxTokens = 128, PretrainOptions? pretrain = null, AssetCache? cache = null, TextWriter? log = null)
     {
         if (architecture == "bert")

@@ -112,7 +112,7 @@ public sealed class OnnxRuntimeEquivalenceTests(RealModelsFixture models, ITestO
     }
 
     /// <summary>Mean-pooled, L2-normalised embeddings (B, D).</summary>
-    private static Tensor Embed(BertClassifier model, BertTextTokenizer tokenizer, IReadOnlyList<string> texts)
+    private static Tensor Embed(BertClassifier model, TextTokenizer tokenizer, IReadOnlyList<string> texts)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
