@@ -8,6 +8,7 @@ public static class KnownAssets
         // Models
         AssetCatalog.Register(Checkpoints.SentenceTransformerAsset.MiniLM);
         AssetCatalog.Register(Checkpoints.SentenceTransformerAsset.ArcticXs);
+        foreach (var tokenizer in Datasets.TokenizerAssets.All()) AssetCatalog.Register(tokenizer);
         // Datasets
         foreach (var dataset in Datasets.DatasetAssets.All()) AssetCatalog.Register(dataset);
         return true;

@@ -1,4 +1,5 @@
 using CoeffTune.Assets;
+using CoeffTune.Assets.Datasets;
 using CoeffTune.Models;
 using CoeffTune.Text;
 
@@ -34,6 +35,11 @@ public static class PretrainedModels
     public static TextTokenizer LoadTokenizer(string nameOrPath, int? maxLength = null, AssetCache? cache = null, TextWriter? log = null)
     {
         if (Directory.Exists(nameOrPath)) return TextTokenizer.FromFolder(nameOrPath, maxLength);
+        if (TokenizerAssets.Names.FirstOrDefault(n => string.Equals(n, nameOrPath, StringComparison.OrdinalIgnoreCase)) is { } tokenizerAsset)
+        {
+            cache ??= AssetCache.Default;
+            return TextTokenizer.FromFolder(AssetCatalog.Ensure(tokenizerAsset, cache, log), maxLength);
+        }
         return Resolve(nameOrPath, maxLength, cache, log).Tokenizer;
     }
 
