@@ -45,6 +45,29 @@ public sealed class ConsoleProgress : ITrainingObserver
         return result;
     }
 
+    /// <summary>
+    /// Runs <paramref name="body"/> with a live bar on a terminal; it reports (fraction done, what is done).
+    /// Elsewhere (redirected output) it runs quietly, so piped output stays clean.
+    /// </summary>
+    public static T Run<T>(string label, Func<Action<double, string>, T> body)
+    {
+        if (!Interactive) return body((_, _) => { });
+        T result = default!;
+        AnsiConsole.Progress().AutoClear(true)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask(Markup.Escape(label), autoStart: true, maxValue: 1);
+                result = body((fraction, text) =>
+                {
+                    task.Value = Math.Clamp(fraction, 0, 1);
+                    task.Description = Markup.Escape($"{label}: {text}");
+                });
+                task.Value = 1;
+            });
+        return result;
+    }
+
     public void OnStart(int totalSteps, int stepsPerEpoch, int startStep)
     {
         total = totalSteps; this.stepsPerEpoch = stepsPerEpoch; start = DateTime.UtcNow; lastPrinted = startStep;

@@ -14,6 +14,7 @@ public static class BenchCommand
         cmd.Subcommands.Add(Comparison("text", "all-MiniLM-L6-v2 on SpamAssassin and Brown genres, 1,000 examples each", BenchSetups.Text));
         cmd.Subcommands.Add(Comparison("ablation", "Table 5a (alpha parameterisation) and 5b (coefficient dropout) on the mini-VTAB tasks", BenchSetups.Ablation));
         cmd.Subcommands.Add(CostBenchCommand.Create());
+        cmd.Subcommands.Add(RetrievalBenchCommand.Create());
         return cmd;
     }
 

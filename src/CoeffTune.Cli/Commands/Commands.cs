@@ -11,7 +11,7 @@ public static class Commands
         foreach (var c in new[]
         {
             DemoCommand.Create(), TrainCommand.Create(), EvalCommand.Create(), PredictCommand.Create(), MergeCommand.Create(),
-            InspectCommand.Create(), FetchCommand.Create(), TokenizeCommand.Create(), EmbedCommand.Create(), ToyCommand.Create(), BenchCommand.Create(),
+            InspectCommand.Create(), FetchCommand.Create(), TokenizeCommand.Create(), EmbedCommand.Create(), SearchCommand.Create(), ToyCommand.Create(), BenchCommand.Create(),
         })
             root.Subcommands.Add(c);
         return root;

@@ -1,80 +1,115 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using CoeffTune.Checkpoints;
+using CoeffTune.Embeddings;
 using CoeffTune.Models;
 using CoeffTune.Text;
-using TorchSharp;
-using static TorchSharp.torch;
 
 namespace CoeffTune.Cli.Commands;
 
-/// <summary><c>coefftune embed --model minilm TEXT...</c>: mean-pooled, L2-normalised sentence embeddings.</summary>
+/// <summary><c>coefftune embed --model minilm TEXT...</c>: sentence embeddings as the model's authors define them.</summary>
 public static class EmbedCommand
 {
+    /// <summary>The options every command that embeds shares (embed, search).</summary>
+    public sealed class EncoderOptions
+    {
+        public readonly Option<string> Model = new("--model") { Description = "model name (minilm, arctic-xs) or path to a .onnx/.safetensors file with its tokenizer (and sentence-transformers) files beside it", DefaultValueFactory = _ => "minilm" };
+        public readonly Option<int?> MaxTokens = new("--max-tokens") { Description = "cut texts to this many tokens, special tokens included (default: the model's max_seq_length)" };
+        public readonly Option<string?> Pooling = new("--pooling") { Description = "override the model's pooling: cls, mean, max, mean-sqrt-len, last-token, pooler" };
+        public readonly Option<string?> Prompt = new("--prompt") { Description = "prefix each text with the model's prompt of this name (e.g. query)" };
+        public readonly Option<string?> PromptText = new("--prompt-text") { Description = "prefix each text with this prompt" };
+
+        public void AddTo(Command cmd)
+        {
+            foreach (var o in new Option[] { Model, MaxTokens, Pooling, Prompt, PromptText }) cmd.Options.Add(o);
+        }
+
+        public (SentenceEncoder Encoder, string? Prompt) Load(ParseResult p)
+        {
+            if (p.GetValue(MaxTokens) is <= 0) throw new ArgumentException($"--max-tokens must be positive, got {p.GetValue(MaxTokens)}");
+            var pooling = p.GetValue(Pooling) is { } name ? SentencePooling.Parse(name, "--pooling") : (Pooling?)null;
+            var encoder = SentenceEncoder.Load(p.GetValue(Model)!, p.GetValue(MaxTokens), pooling, Console.Error);
+            try
+            {
+                string? prompt;
+                try { prompt = encoder.ResolvePrompt(p.GetValue(Prompt), p.GetValue(PromptText)); }
+                catch (ArgumentException e) { throw new ArgumentException($"--prompt: {e.Message}"); }
+                return (encoder, prompt);
+            }
+            catch
+            {
+                encoder.Dispose();
+                throw;
+            }
+        }
+    }
+
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "model name (minilm, arctic-xs) or path to a .onnx/.safetensors file with vocab.txt beside it", DefaultValueFactory = _ => "minilm" };
-        var json = new Option<bool>("--json") { Description = "print the full vectors as JSON" };
-        var maxTokens = new Option<int>("--max-tokens") { Description = "cut texts to this many tokens, special tokens included", DefaultValueFactory = _ => 128 };
+        var options = new EncoderOptions();
+        var json = new Option<bool>("--json") { Description = "print the full vectors, the pooling and the prompt as JSON" };
         var texts = new Argument<string[]>("texts") { Description = "texts to embed", Arity = ArgumentArity.OneOrMore };
-        var cmd = new Command("embed", "Embed texts with a pretrained sentence encoder (mean pooling, L2 norm)") { model, json, maxTokens, texts };
-        cmd.SetAction(p => Run(p.GetValue(model)!, p.GetValue(json), p.GetValue(maxTokens), p.GetValue(texts)!));
+        var cmd = new Command("embed", "Embed texts with a pretrained sentence encoder, pooled and normalised as the model defines it") { json, texts };
+        options.AddTo(cmd);
+        cmd.SetAction(p => Run(p, options, p.GetValue(json), p.GetValue(texts)!));
         return cmd;
     }
 
-    private static int Run(string modelName, bool asJson, int maxTokens, string[] texts)
+    private static int Run(ParseResult p, EncoderOptions options, bool asJson, string[] texts)
     {
-        if (maxTokens <= 0) throw new ArgumentException($"--max-tokens must be positive, got {maxTokens}");
-        var loaded = PretrainedModels.LoadBert(modelName, classes: 2, maxLength: maxTokens, log: Console.Error);
-        using var tokenizer = loaded.Tokenizer;
-        var lengths = texts.Select(t => tokenizer.Tokenize(t).FullLength).ToArray();
-        using var model = loaded.Model;
-        model.eval();
-        float[][] vectors;
-        using (var scope = NewDisposeScope())
-        using (no_grad())
-        {
-            using var batch = loaded.Tokenizer.EncodeBatch(texts);
-            var hidden = model.Encode(batch.Inputs, batch.AttentionMask, batch.TokenTypeIds);
-            var pooled = nn.functional.normalize(BertClassifier.MeanPool(hidden, batch.AttentionMask), p: 2, dim: 1);
-            vectors = Enumerable.Range(0, texts.Length).Select(i => pooled[i].data<float>().ToArray()).ToArray();
-        }
+        var modelName = p.GetValue(options.Model)!;
+        var (encoder, prompt) = options.Load(p);
+        using var _ = encoder;
+        var embeddings = encoder.Embed(texts, prompt);
+        var config = encoder.Config;
+        var pooling = SentencePooling.Name(config.Pooling);
         if (asJson)
         {
             var doc = new
             {
-                model = modelName, dims = vectors[0].Length, max_tokens = tokenizer.MaxLength,
-                embeddings = texts.Select((t, i) => new { text = t, tokens = lengths[i], truncated = lengths[i] > tokenizer.MaxLength, vector = vectors[i] }),
+                model = modelName, dims = encoder.Dimensions, pooling, include_prompt = config.IncludePrompt, normalized = config.Normalize,
+                prompt, max_tokens = encoder.Tokenizer.MaxLength,
+                embeddings = texts.Select((t, i) => new { text = t, tokens = embeddings[i].Tokens, truncated = embeddings[i].Truncated, vector = embeddings[i].Vector }),
             };
-            ReportTruncation(tokenizer.MaxLength, lengths);
             Console.WriteLine(JsonSerializer.Serialize(doc, Cli.Json));
-            return 0;
         }
-        var inv = CultureInfo.InvariantCulture;
-        Console.WriteLine($"{modelName}: {vectors[0].Length} dims, mean pooling, L2-normalised");
-        for (int i = 0; i < texts.Length; i++)
+        else
         {
-            double norm = Math.Sqrt(vectors[i].Sum(v => (double)v * v));
-            var head = string.Join(", ", vectors[i].Take(5).Select(v => v.ToString("F4", inv)));
-            Console.WriteLine($"[{i}] norm {norm.ToString("F4", inv)}  [{head}, ...]  {TerminalText.Quote(texts[i])}");
-        }
-        if (texts.Length > 1)
-        {
-            Console.WriteLine("cosine similarity:");
-            Console.WriteLine("     " + string.Concat(Enumerable.Range(0, texts.Length).Select(j => $"{j,8}")));
+            var inv = CultureInfo.InvariantCulture;
+            Console.WriteLine($"{modelName}: {encoder.Dimensions} dims, {config.Describe()}" + (prompt is null ? "" : $"; prompt \"{TerminalText.Quote(prompt)}\""));
             for (int i = 0; i < texts.Length; i++)
-                Console.WriteLine($"{i,4} " + string.Concat(Enumerable.Range(0, texts.Length).Select(j =>
-                    vectors[i].Zip(vectors[j], (a, b) => (double)a * b).Sum().ToString("F4", inv).PadLeft(8))));
+            {
+                var v = embeddings[i].Vector;
+                double norm = Math.Sqrt(v.Sum(x => (double)x * x));
+                var head = string.Join(", ", v.Take(5).Select(x => x.ToString("F4", inv)));
+                Console.WriteLine($"[{i}] norm {norm.ToString("F4", inv)}  [{head}, ...]  {TerminalText.Quote(texts[i])}");
+            }
+            if (texts.Length > 1)
+            {
+                Console.WriteLine(config.Normalize ? "cosine similarity:" : "cosine similarity (of the normalised vectors):");
+                var unit = embeddings.Select(e => Unit(e.Vector)).ToArray();
+                Console.WriteLine("     " + string.Concat(Enumerable.Range(0, texts.Length).Select(j => $"{j,8}")));
+                for (int i = 0; i < texts.Length; i++)
+                    Console.WriteLine($"{i,4} " + string.Concat(Enumerable.Range(0, texts.Length).Select(j =>
+                        Dot(unit[i], unit[j]).ToString("F4", inv).PadLeft(8))));
+            }
         }
-        ReportTruncation(tokenizer.MaxLength, lengths);
+        for (int i = 0; i < texts.Length; i++)
+            if (embeddings[i].Truncated)
+                Console.Error.WriteLine($"note: text [{i}] has {embeddings[i].Tokens} tokens and was cut to {encoder.Tokenizer.MaxLength} (--max-tokens)");
         return 0;
     }
 
-    private static void ReportTruncation(int maxTokens, int[] lengths)
+    public static double[] Unit(float[] v)
     {
-        for (int i = 0; i < lengths.Length; i++)
-            if (lengths[i] > maxTokens)
-                Console.Error.WriteLine($"note: text [{i}] has {lengths[i]} tokens and was cut to {maxTokens} (--max-tokens)");
+        double norm = Math.Sqrt(v.Sum(x => (double)x * x));
+        return v.Select(x => x / Math.Max(norm, 1e-12)).ToArray();
+    }
+
+    public static double Dot(double[] a, double[] b)
+    {
+        double s = 0;
+        for (int i = 0; i < a.Length; i++) s += a[i] * b[i];
+        return s;
     }
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using CoeffTune.Models;
 using CoeffTune.Training;
 using Spectre.Console;
 
@@ -40,13 +41,14 @@ public sealed class TrainFlags
     public readonly Option<int> BatchSize = new("--batch-size") { Description = "batch size", DefaultValueFactory = _ => 32 };
     public readonly Option<int> Seed = new("--seed") { Description = "seed for the split, initialisation, data order and dropout", DefaultValueFactory = _ => 0 };
     public readonly Option<int> MaxTokens = new("--max-tokens") { Description = "text: tokens kept per example", DefaultValueFactory = _ => 128 };
+    public readonly Option<string?> Pooling = new("--pooling") { Description = "text: pool token states by cls, mean, max, mean-sqrt-len, last-token or pooler instead of the model's own sentence pooling" };
     public readonly Option<string> Out = new("--out") { Description = "run folder (adapter, checkpoint, metrics.jsonl, curves.png, report.md)", DefaultValueFactory = _ => "runs/latest" };
     public readonly Option<bool> Resume = new("--resume") { Description = "continue the run in --out from its checkpoint" };
     public readonly Option<string> Device = new("--device") { Description = "cpu, cuda, cuda:1, ...", DefaultValueFactory = _ => "cpu" };
 
     public void AddTo(Command cmd)
     {
-        foreach (var o in new Option[] { Model, Task, TrainSize, ValSize, TestSize, Epochs, MaxSteps, Lr, Wd, BatchSize, Seed, MaxTokens, Out, Resume, Device })
+        foreach (var o in new Option[] { Model, Task, TrainSize, ValSize, TestSize, Epochs, MaxSteps, Lr, Wd, BatchSize, Seed, MaxTokens, Pooling, Out, Resume, Device })
             cmd.Options.Add(o);
         Methods.AddTo(cmd);
     }
@@ -62,7 +64,9 @@ public sealed class TrainFlags
         {
             Model = p.GetValue(Model)!, Task = p.GetValue(Task)!, Method = p.GetValue(Methods.Method)!, MethodOptions = Methods.Read(p),
             TrainSize = p.GetValue(TrainSize), ValidationSize = p.GetValue(ValSize), TestSize = p.GetValue(TestSize),
-            MaxTokens = p.GetValue(MaxTokens), OutDir = p.GetValue(Out)!, Resume = p.GetValue(Resume),
+            MaxTokens = p.GetValue(MaxTokens),
+            Pooling = p.GetValue(Pooling) is { } pooling ? SentencePooling.Parse(pooling, "--pooling") : null,
+            OutDir = p.GetValue(Out)!, Resume = p.GetValue(Resume),
             Train = new TrainOptions
             {
                 Epochs = p.GetValue(Epochs), MaxSteps = p.GetValue(MaxSteps), LearningRate = p.GetValue(Lr), WeightDecay = p.GetValue(Wd),

@@ -9,7 +9,11 @@ using static TorchSharp.torch;
 namespace CoeffTune.Adapters;
 
 /// <summary>What an adapter folder says about itself, beside its tensors.</summary>
-public sealed record AdapterInfo(string Recipe, string BaseIdentity, string Architecture, string? BaseName, IReadOnlyList<string> Labels, JsonObject Config);
+public sealed record AdapterInfo(string Recipe, string BaseIdentity, string Architecture, string? BaseName, IReadOnlyList<string> Labels, JsonObject Config)
+{
+    /// <summary>How the base model pooled token states when the adapter was trained ("mean", "cls", ...); null in older adapters.</summary>
+    public string? Pooling => (Config["base_model"] as JsonObject)?["pooling"] is JsonValue v && v.TryGetValue<string>(out var p) ? p : null;
+}
 
 /// <summary>
 /// Adapter folders in the Hugging Face PEFT layout: adapter_config.json and
@@ -58,6 +62,7 @@ public static class AdapterFile
                 ["architecture"] = peft.Model.Architecture,
                 ["identity"] = peft.BaseIdentity,
                 ["name_or_path"] = baseName,
+                ["pooling"] = peft.Model.PoolingName,
                 ["parameters"] = peft.Model.BaseParameterCount,
             },
             ["labels"] = ConfigJson.Array(labels ?? Array.Empty<string>()),
@@ -106,6 +111,8 @@ public static class AdapterFile
         var configPath = Path.Combine(dir, ConfigName);
         if (info.Architecture != model.Architecture)
             throw new InvalidDataException($"{configPath}: adapter is for a {info.Architecture} model, not {model.Architecture}");
+        if (info.Pooling is { } pooling && pooling != model.PoolingName)
+            throw new InvalidDataException($"{configPath}: adapter was trained on the model's {pooling} pooling, this model pools by {model.PoolingName}; load the base model with that pooling");
         var identity = PeftModel.Fingerprint(model);
         if (identity != info.BaseIdentity)
             throw new InvalidDataException($"{configPath}: adapter was trained on base model {info.BaseIdentity} ({info.BaseName ?? "unnamed"}), this model is {identity}");

@@ -63,7 +63,8 @@ public static class BertCheckpoint
     /// num_attention_heads, else 12 (BERT-base, MiniLM, arctic-embed-xs), else 64-wide heads when the width
     /// is not a multiple of 12.
     /// </summary>
-    public static BertConfig InferConfig(IReadOnlyDictionary<string, Tensor> w, string source, int classes, int? heads = null, JsonElement? config = null)
+    public static BertConfig InferConfig(IReadOnlyDictionary<string, Tensor> w, string source, int classes, int? heads = null, JsonElement? config = null,
+        Pooling pooling = Pooling.Mean)
     {
         var words = CheckpointFile.Require(w, "embeddings.word_embeddings.weight", source, 2);
         var positions = CheckpointFile.Require(w, "embeddings.position_embeddings.weight", source, 2);
@@ -77,7 +78,7 @@ public static class BertCheckpoint
             VocabSize = (int)words.shape[0], Dim = dim, Depth = depth, Heads = h,
             IntermediateDim = (int)intermediate.shape[0], MaxPositions = (int)positions.shape[0], TypeVocabSize = types,
             LayerNormEps = CheckpointFile.GetDouble(config, "layer_norm_eps") ?? 1e-12,
-            HasPooler = w.ContainsKey("pooler.weight"), Pooling = Pooling.Mean, Classes = classes,
+            HasPooler = w.ContainsKey("pooler.weight"), Pooling = pooling, Classes = classes,
         }.Validate();
     }
 
@@ -86,7 +87,8 @@ public static class BertCheckpoint
     /// With <paramref name="classes"/> given the head is fresh (a checkpoint's classifier is ignored); without,
     /// the checkpoint's classifier is loaded if it has one.
     /// </summary>
-    public static (BertClassifier Model, LoadReport Report) Load(string path, int? classes = null, int? heads = null, bool strict = true)
+    public static (BertClassifier Model, LoadReport Report) Load(string path, int? classes = null, int? heads = null, bool strict = true,
+        Pooling pooling = Pooling.Mean)
     {
         var ignored = new List<string>();
         var w = Read(path, ignored, out var graphHeads);
@@ -100,9 +102,11 @@ public static class BertCheckpoint
                     t!.Dispose();
                 }
             int n = classes ?? (w.TryGetValue("classifier.weight", out var head) ? (int)head.shape[0] : 2);
-            var config = InferConfig(w, path, n, heads ?? graphHeads, CheckpointFile.ReadConfigBeside(path));
+            var config = InferConfig(w, path, n, heads ?? graphHeads, CheckpointFile.ReadConfigBeside(path), pooling);
+            if (pooling == Pooling.Pooler && !config.HasPooler)
+                throw new InvalidDataException($"{path}: pooler pooling needs the checkpoint's pooler.dense weights, and it has none");
             var model = new BertClassifier(config);
-            // A mean-pooling model has no pooler: the checkpoint's pooler is not used, so it is ignored, not unexpected.
+            // A model that pools otherwise has no pooler: the checkpoint's pooler is not used, so it is ignored, not unexpected.
             if (model.pooler is null)
                 foreach (var k in w.Keys.Where(k => k.StartsWith("pooler.", StringComparison.Ordinal)).ToList())
                 {

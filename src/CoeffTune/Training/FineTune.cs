@@ -25,6 +25,8 @@ public sealed record FineTuneOptions
     /// <summary>Test examples (null: the whole held-out test set).</summary>
     public int? TestSize { get; init; }
     public int MaxTokens { get; init; } = 128;
+    /// <summary>Text models: pool token states this way instead of the model's own sentence pooling.</summary>
+    public Pooling? Pooling { get; init; }
     public TrainOptions Train { get; init; } = new();
     public PretrainOptions Pretrain { get; init; } = new();
     public required string OutDir { get; init; }
@@ -79,7 +81,7 @@ public static class FineTune
         log.WriteLine($"task {task.Name}: {task.Classes.Count} classes; train {train.Count}, validation {val.Count}, test {test.Count}");
 
         torch.manual_seed(o.Train.Seed);
-        var loaded = LoadModel(o.Model, task, o.MaxTokens, o.Pretrain, cache, log);
+        var loaded = LoadModel(o.Model, task, o.MaxTokens, o.Pretrain, cache, log, o.Pooling);
         torch.manual_seed(o.Train.Seed + 1);
         var peft = PeftModel.Wrap(loaded.Model, o.Method, o.MethodOptions);
         var report = peft.Report();
@@ -102,7 +104,7 @@ public static class FineTune
 
     /// <summary>Resolves a model name or path for a task, with a fresh head of the task's classes.</summary>
     public static LoadedModel LoadModel(string model, TaskData task, int maxTokens = 128, PretrainOptions? pretrain = null,
-        AssetCache? cache = null, TextWriter? log = null)
+        AssetCache? cache = null, TextWriter? log = null, Pooling? pooling = null)
     {
         // The ViT pretrained here is recorded under its cache name, which says how it was pretrained.
         var name = model switch
@@ -111,7 +113,7 @@ public static class FineTune
             "auto" or "vit-fmnist" when task.Kind == TaskKind.Image => (pretrain ?? new()).CacheName,
             _ => model,
         };
-        var (net, tokenizer) = LoadBase(name, task.Kind == TaskKind.Text ? "bert" : "vit", task.Classes.Count, maxTokens, pretrain, cache, log);
+        var (net, tokenizer) = LoadBase(name, task.Kind == TaskKind.Text ? "bert" : "vit", task.Classes.Count, maxTokens, pretrain, cache, log, pooling);
         if (net is VisionTransformer vit && (vit.Config.ImageSize != task.Height || vit.Config.Channels != task.Channels))
             throw new ArgumentException($"--model {model} takes {vit.Config.Channels}x{vit.Config.ImageSize}x{vit.Config.ImageSize} images, task {task.Name} has {task.Channels}x{task.Height}x{task.Width}");
         return tokenizer is not null
@@ -125,11 +127,12 @@ public static class FineTune
     /// fresh head of <paramref name="classes"/> outputs. Text models come with their tokenizer.
     /// </summary>
     public static (TransformerClassifier Model, TextTokenizer? Tokenizer) LoadBase(string name, string architecture, int classes,
-        int maxTokens = 128, PretrainOptions? pretrain = null, AssetCache? cache = null, TextWriter? log = null)
+        int maxTokens = 128, PretrainOptions? pretrain = null, AssetCache? cache = null, TextWriter? log = null, Pooling? pooling = null)
     {
         if (architecture == "bert")
         {
-            var bert = PretrainedModels.LoadBert(name, classes, maxLength: maxTokens, cache: cache, log: log);
+            var bert = PretrainedModels.LoadBert(name, classes, maxLength: maxTokens, cache: cache, log: log, pooling: pooling);
+            log?.WriteLine($"{name}: {SentencePooling.Name(bert.Model.Config.Pooling)} pooling{(pooling is null ? " (the model's own)" : " (--pooling)")}");
             return (bert.Model, bert.Tokenizer);
         }
         if (architecture != "vit") throw new ArgumentException($"unknown architecture '{architecture}' (bert, vit)");
