@@ -98,7 +98,11 @@ public sealed record SentenceTransformerConfig
     /// <summary>pooling_mode (newer files) or the pooling_mode_*_tokens flags (older ones); exactly one mode.</summary>
     private static Pooling ReadPooling(JsonObject o, string path)
     {
-        if (o["pooling_mode"] is JsonNode mode) return SentencePooling.Parse(Str(mode, path, "pooling_mode"), path);
+        if (o["pooling_mode"] is JsonNode mode)
+        {
+            try { return SentencePooling.Parse(Str(mode, path, "pooling_mode"), path); }
+            catch (ArgumentException e) { throw new InvalidDataException($"{e.Message} in \"pooling_mode\""); }
+        }
         var flags = new (string Key, Pooling Mode)[]
         {
             ("pooling_mode_cls_token", Pooling.Cls), ("pooling_mode_mean_tokens", Pooling.Mean), ("pooling_mode_max_tokens", Pooling.Max),

@@ -79,6 +79,23 @@ public class AdapterFileTests : IDisposable
     }
 
     [Fact]
+    public void The_pooling_is_recorded_and_a_model_that_pools_otherwise_is_refused()
+    {
+        using var scope = NewDisposeScope();
+        torch.manual_seed(0);
+        var cls = new CoeffTune.Models.BertClassifier(TinyModels.BertShape with { Pooling = CoeffTune.Models.Pooling.Cls });
+        AdapterFile.Save(PeftModel.Wrap(cls, "coeff"), dir);
+        Assert.Equal("cls", AdapterFile.ReadInfo(dir).Pooling);
+        // The same weights (same fingerprint), mean-pooled: the head would sit on another vector.
+        var e = Assert.Throws<InvalidDataException>(() => AdapterFile.Load(TinyModels.Bert(seed: 0), dir));
+        Assert.Contains("cls pooling", e.Message);
+        Assert.Contains("mean", e.Message);
+        torch.manual_seed(0);
+        var again = new CoeffTune.Models.BertClassifier(TinyModels.BertShape with { Pooling = CoeffTune.Models.Pooling.Cls });
+        Assert.Equal("coeff", AdapterFile.Load(again, dir).Recipe);
+    }
+
+    [Fact]
     public void A_shape_mismatch_names_the_tensor_and_both_shapes()
     {
         using var scope = NewDisposeScope();
