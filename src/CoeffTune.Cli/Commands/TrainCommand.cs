@@ -43,12 +43,13 @@ public sealed class TrainFlags
     public readonly Option<int> MaxTokens = new("--max-tokens") { Description = "text: tokens kept per example", DefaultValueFactory = _ => 128 };
     public readonly Option<string?> Pooling = new("--pooling") { Description = "text: pool token states by cls, mean, max, mean-sqrt-len, last-token or pooler instead of the model's own sentence pooling" };
     public readonly Option<string> Out = new("--out") { Description = "run folder (adapter, checkpoint, metrics.jsonl, curves.png, report.md)", DefaultValueFactory = _ => "runs/latest" };
-    public readonly Option<bool> Resume = new("--resume") { Description = "continue the run in --out from its checkpoint" };
+    public readonly Option<bool> Resume = new("--resume") { Description = "continue the run in --out from its newest complete checkpoint" };
+    public readonly Option<bool> AllowChanges = new("--allow-changes") { Description = "with --resume: continue even where a setting differs from the checkpoint's (otherwise refused, naming it)" };
     public readonly Option<string> Device = new("--device") { Description = "cpu, cuda, cuda:1, ...", DefaultValueFactory = _ => "cpu" };
 
     public void AddTo(Command cmd)
     {
-        foreach (var o in new Option[] { Model, Task, TrainSize, ValSize, TestSize, Epochs, MaxSteps, Lr, Wd, BatchSize, Seed, MaxTokens, Pooling, Out, Resume, Device })
+        foreach (var o in new Option[] { Model, Task, TrainSize, ValSize, TestSize, Epochs, MaxSteps, Lr, Wd, BatchSize, Seed, MaxTokens, Pooling, Out, Resume, AllowChanges, Device })
             cmd.Options.Add(o);
         Methods.AddTo(cmd);
     }
@@ -66,13 +67,32 @@ public sealed class TrainFlags
             TrainSize = p.GetValue(TrainSize), ValidationSize = p.GetValue(ValSize), TestSize = p.GetValue(TestSize),
             MaxTokens = p.GetValue(MaxTokens),
             Pooling = p.GetValue(Pooling) is { } pooling ? SentencePooling.Parse(pooling, "--pooling") : null,
-            OutDir = p.GetValue(Out)!, Resume = p.GetValue(Resume),
+            OutDir = p.GetValue(Out)!, Resume = p.GetValue(Resume), AllowSettingChanges = p.GetValue(AllowChanges),
+            CheckpointBoundary = KillAtFromEnvironment(),
             Train = new TrainOptions
             {
                 Epochs = p.GetValue(Epochs), MaxSteps = p.GetValue(MaxSteps), LearningRate = p.GetValue(Lr), WeightDecay = p.GetValue(Wd),
                 BatchSize = p.GetValue(BatchSize), Seed = p.GetValue(Seed), Device = device,
             }.Validate(),
             Pretrain = new PretrainOptions { Device = device },
+        };
+    }
+
+    /// <summary>
+    /// A fault-injection point for tests of crash safety: COEFFTUNE_KILL_AT=BOUNDARY[:N] makes the process kill
+    /// itself (SIGKILL, no clean-up) the N-th time (default 1) the checkpoint writer passes BOUNDARY, e.g.
+    /// "optimizer.bin" or "renamed" (see CheckpointStore.Boundary).
+    /// </summary>
+    private static Action<string>? KillAtFromEnvironment()
+    {
+        var spec = Environment.GetEnvironmentVariable("COEFFTUNE_KILL_AT");
+        if (string.IsNullOrEmpty(spec)) return null;
+        var parts = spec.Split(':');
+        int n = parts.Length > 1 && int.TryParse(parts[1], out var k) ? k : 1;
+        int seen = 0;
+        return boundary =>
+        {
+            if (boundary == parts[0] && ++seen == n) System.Diagnostics.Process.GetCurrentProcess().Kill();
         };
     }
 }

@@ -31,20 +31,36 @@ public static class AdapterFile
     public const string FormatName = "coefftune-adapter";
     public const int FormatVersion = 1;
 
+    /// <summary>
+    /// Writes the adapter folder as a whole: both files go into a temporary folder beside <paramref name="dir"/>,
+    /// which then replaces it, so <paramref name="dir"/> never holds weights without their config or a mix of two saves.
+    /// </summary>
     public static void Save(PeftModel peft, string dir, string? baseName = null, IReadOnlyList<string>? labels = null)
     {
-        Directory.CreateDirectory(dir);
-        var state = peft.Model.state_dict();
-        var tensors = new Dictionary<string, Tensor>();
-        foreach (var name in peft.TrainableNames)
-            tensors[KeyPrefix + name] = state[name].detach().cpu().contiguous();
-        var weightsTmp = Path.Combine(dir, $".{WeightsName}.{Environment.ProcessId}.tmp");
-        Safetensors.SaveStateDict(weightsTmp, tensors);
-        foreach (var t in tensors.Values) t.Dispose();
-        var configTmp = Path.Combine(dir, $".{ConfigName}.{Environment.ProcessId}.tmp");
-        File.WriteAllText(configTmp, BuildConfig(peft, baseName, labels).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        File.Move(weightsTmp, Path.Combine(dir, WeightsName), overwrite: true);
-        File.Move(configTmp, Path.Combine(dir, ConfigName), overwrite: true);
+        var full = Path.GetFullPath(dir);
+        var parent = Path.GetDirectoryName(full)!;
+        Directory.CreateDirectory(parent);
+        var tmp = Path.Combine(parent, $".tmp-{Path.GetFileName(full)}-{Guid.NewGuid():N}");
+        var old = Path.Combine(parent, $".tmp-{Path.GetFileName(full)}-old-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(tmp);
+        try
+        {
+            var state = peft.Model.state_dict();
+            var tensors = new Dictionary<string, Tensor>();
+            foreach (var name in peft.TrainableNames)
+                tensors[KeyPrefix + name] = state[name].detach().cpu().contiguous();
+            Safetensors.SaveStateDict(Path.Combine(tmp, WeightsName), tensors);
+            foreach (var t in tensors.Values) t.Dispose();
+            File.WriteAllText(Path.Combine(tmp, ConfigName), BuildConfig(peft, baseName, labels).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            // Two renames: the old folder aside, the new one in; a crash between them leaves no adapter rather than a mixed one.
+            if (Directory.Exists(full)) Directory.Move(full, old);
+            Directory.Move(tmp, full);
+        }
+        finally
+        {
+            if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
+            if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
+        }
     }
 
     private static JsonObject BuildConfig(PeftModel peft, string? baseName, IReadOnlyList<string>? labels)

@@ -105,12 +105,7 @@ public sealed class DataSplit
         return sb.ToString();
     }
 
-    public void Save(string path)
-    {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (dir is not null) Directory.CreateDirectory(dir);
-        File.WriteAllText(path, ToJson(), new UTF8Encoding(false));
-    }
+    public void Save(string path) => IO.AtomicFile.WriteAllText(path, ToJson());
 
     public static DataSplit Load(string path)
     {

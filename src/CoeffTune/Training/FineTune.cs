@@ -31,6 +31,10 @@ public sealed record FineTuneOptions
     public PretrainOptions Pretrain { get; init; } = new();
     public required string OutDir { get; init; }
     public bool Resume { get; init; }
+    /// <summary>With <see cref="Resume"/>: continue even when settings differ from the checkpoint's.</summary>
+    public bool AllowSettingChanges { get; init; }
+    /// <summary>The checkpoint writer's fault-injection point (see <see cref="CheckpointStore.Boundary"/>).</summary>
+    public Action<string>? CheckpointBoundary { get; init; }
 }
 
 /// <summary>A model ready for a task, its name for adapter files, and how to batch the task's data for it.</summary>
@@ -61,20 +65,20 @@ public static class FineTune
     {
         log ??= TextWriter.Null;
         var clock = System.Diagnostics.Stopwatch.StartNew();
+        // Everything is checked before anything in the run folder changes: the task, the split, the model, the recipe.
         var task = TaskCatalog.Load(o.Task, cache, log);
-        Directory.CreateDirectory(o.OutDir);
+        if (task.Classes.Count < 2)
+            throw new InvalidDataException($"task {task.Name} has {task.Classes.Count} class{(task.Classes.Count == 1 ? $" ('{task.Classes[0]}')" : "es")}; a classifier needs at least two");
+        using var folder = RunFolder.Acquire(o.OutDir, log);
         var splitPath = Path.Combine(o.OutDir, SplitFile);
+        bool resumeSplit = o.Resume && File.Exists(splitPath);
         DataSplit split;
-        if (o.Resume && File.Exists(splitPath))
+        if (resumeSplit)
         {
             split = DataSplit.Load(splitPath);
             split.CheckFits(task.TrainPool, task.Test);
         }
-        else
-        {
-            split = DataSplit.Create(task.TrainPool, task.Test, o.Train.Seed, o.TrainSize, o.ValidationSize, o.TestSize);
-            split.Save(splitPath);
-        }
+        else split = DataSplit.Create(task.TrainPool, task.Test, o.Train.Seed, o.TrainSize, o.ValidationSize, o.TestSize);
         ILabeledDataset train, val, test;
         if (task.Kind == TaskKind.Image) (train, val, test) = split.Apply(task.ImageTrain, task.ImageTest);
         else (train, val, test) = split.Apply(task.TextTrain, task.TextTest);
@@ -87,10 +91,22 @@ public static class FineTune
         var report = peft.Report();
         log.WriteLine($"{loaded.Name} + {peft.Recipe}: {report}");
         if (loaded.TruncationSummary(("train", train), ("validation", val), ("test", test)) is { } cut) log.WriteLine(cut);
+        if (!resumeSplit) split.Save(splitPath);
 
         var metricsPath = Path.Combine(o.OutDir, MetricsFile);
         var writer = new MetricsWriter(metricsPath, observer);
-        var trainer = new Trainer(peft, o.Train, writer);
+        var trainer = new Trainer(peft, o.Train, writer)
+        {
+            RunSettings = new JsonObject
+            {
+                ["task"] = task.Name, ["model"] = loaded.Name, ["train_size"] = o.TrainSize, ["validation_size"] = o.ValidationSize,
+                ["test_size"] = o.TestSize, ["max_tokens"] = task.Kind == TaskKind.Text ? o.MaxTokens : null,
+                ["pooling"] = loaded.Model.PoolingName,
+            },
+            AllowSettingChanges = o.AllowSettingChanges,
+            CheckpointBoundary = o.CheckpointBoundary,
+            Log = log,
+        };
         var result = trainer.Fit(loaded.Source(train), loaded.Source(val), o.OutDir, o.Resume);
         var device = torch.device(o.Train.Device);
         var testEval = Trainer.Evaluate(peft.Model, loaded.Source(test), o.Train.BatchSize, device);
@@ -189,11 +205,6 @@ public static class FineTune
             Flush();
         }
 
-        private void Flush()
-        {
-            var tmp = path + ".tmp";
-            File.WriteAllLines(tmp, lines);
-            File.Move(tmp, path, true);
-        }
+        private void Flush() => IO.AtomicFile.WriteAllText(path, string.Join('\n', lines) + '\n');
     }
 }

@@ -45,6 +45,35 @@ public sealed class Trainer(PeftModel peft, TrainOptions options, ITrainingObser
     public int? PoisonStep { get; init; }
     /// <summary>Stops (as if killed) right after this many steps, leaving the checkpoint behind; for testing resume.</summary>
     public int? StopAfterStep { get; init; }
+    /// <summary>What else decides the run's result (task, model, data sizes, ...), recorded in every checkpoint and compared on resume.</summary>
+    public JsonObject? RunSettings { get; init; }
+    /// <summary>Resume even when the settings differ from the checkpoint's (the differences are logged).</summary>
+    public bool AllowSettingChanges { get; init; }
+    /// <summary>The checkpoint writer's fault-injection point (see <see cref="CheckpointStore.Boundary"/>).</summary>
+    public Action<string>? CheckpointBoundary { get; init; }
+    /// <summary>Where resuming says what it found.</summary>
+    public TextWriter? Log { get; init; }
+
+    /// <summary>Every setting that changes the result of a run: the caller's, the recipe with its methods' options, and the trainer's.</summary>
+    public JsonObject Settings(int trainCount, int validationCount)
+    {
+        var s = RunSettings?.DeepClone() as JsonObject ?? new JsonObject();
+        var methods = new JsonObject();
+        foreach (var m in peft.Methods) methods[m.Config.Method] = m.Config.ToJson();
+        s["recipe"] = peft.Recipe;
+        s["methods"] = methods;
+        s["seed"] = o.Seed;
+        s["epochs"] = o.Epochs;
+        s["max_steps"] = o.MaxSteps;
+        s["batch_size"] = o.BatchSize;
+        s["lr"] = o.LearningRate;
+        s["weight_decay"] = o.WeightDecay;
+        s["warmup_fraction"] = o.WarmupFraction;
+        s["clip_norm"] = o.ClipNorm;
+        s["train_examples"] = trainCount;
+        s["validation_examples"] = validationCount;
+        return s;
+    }
 
     public TrainResult Fit(IBatchSource train, IBatchSource validation, string outDir, bool resume = false)
     {
@@ -63,10 +92,14 @@ public sealed class Trainer(PeftModel peft, TrainOptions options, ITrainingObser
         Evaluation best = new(-1, double.MaxValue, 0);
         int bestEpoch = 0;
         Dictionary<string, Tensor>? bestWeights = null;
-        var ckptDir = Path.Combine(outDir, CheckpointFolder);
+        var store = new CheckpointStore(Path.Combine(outDir, CheckpointFolder)) { Boundary = CheckpointBoundary };
+        var settings = Settings(train.Count, validation.Count);
         Directory.CreateDirectory(outDir);
-        if (resume && File.Exists(Path.Combine(ckptDir, "state.json")))
-            (step, best, bestEpoch, history, bestWeights) = LoadCheckpoint(ckptDir, opt);
+        store.CleanLeftovers();
+        if (resume && store.Any())
+            (step, best, bestEpoch, history, bestWeights) = LoadCheckpoint(store, settings, opt);
+        else if (Directory.Exists(store.Root))
+            Directory.Delete(store.Root, recursive: true);      // a new run replaces the folder's earlier checkpoints
 
         observer.OnStart(total, stepsPerEpoch, step);
         var clock = Stopwatch.StartNew();
@@ -120,7 +153,7 @@ public sealed class Trainer(PeftModel peft, TrainOptions options, ITrainingObser
                     model.train();
                 }
                 if (epochEnd || step % o.CheckpointEvery == 0)
-                    SaveCheckpoint(ckptDir, opt, step, best, bestEpoch, history, bestWeights);
+                    SaveCheckpoint(store, settings, opt, step, best, bestEpoch, history, bestWeights);
                 if (StopAfterStep == step) return new TrainResult(history, best, bestEpoch, step, elapsedBefore + clock.Elapsed.TotalSeconds);
             }
         }
@@ -176,46 +209,48 @@ public sealed class Trainer(PeftModel peft, TrainOptions options, ITrainingObser
         foreach (var t in d.Values) t.Dispose();
     }
 
-    // A checkpoint is a folder: the trainable tensors, the best ones, the optimiser state and a JSON
-    // summary, each written under a temporary name and renamed; state.json is renamed last and is
-    // what marks the checkpoint complete.
-    private void SaveCheckpoint(string dir, AdamW opt, int step, Evaluation best, int bestEpoch, List<EpochMetrics> history, Dictionary<string, Tensor>? bestWeights)
+    // A checkpoint holds the trainable tensors, the best ones, the optimiser state and a JSON summary; the
+    // store writes them as one unit (a folder renamed into place after its manifest).
+    private void SaveCheckpoint(CheckpointStore store, JsonObject settings, AdamW opt, int step, Evaluation best, int bestEpoch,
+        List<EpochMetrics> history, Dictionary<string, Tensor>? bestWeights)
     {
-        Directory.CreateDirectory(dir);
-        string Tmp(string name) => Path.Combine(dir, $".{name}.{Environment.ProcessId}.tmp");
-        var current = Snapshot(peft);
-        Safetensors.SaveStateDict(Tmp("trainable.safetensors"), current);
-        DisposeAll(current);
-        if (bestWeights is not null) Safetensors.SaveStateDict(Tmp("best.safetensors"), bestWeights);
-        opt.save_state_dict(Tmp("optimizer.bin"));
         var state = new JsonObject
         {
             ["step"] = step, ["best_epoch"] = bestEpoch, ["best_accuracy"] = best.Accuracy, ["best_loss"] = best.Loss,
-            ["recipe"] = peft.Recipe, ["seed"] = o.Seed,
             ["history"] = JsonSerializer.SerializeToNode(history),
         };
-        File.WriteAllText(Tmp("state.json"), state.ToJsonString());
-        File.Move(Tmp("trainable.safetensors"), Path.Combine(dir, "trainable.safetensors"), true);
-        if (bestWeights is not null) File.Move(Tmp("best.safetensors"), Path.Combine(dir, "best.safetensors"), true);
-        File.Move(Tmp("optimizer.bin"), Path.Combine(dir, "optimizer.bin"), true);
-        File.Move(Tmp("state.json"), Path.Combine(dir, "state.json"), true);
+        var files = new List<(string, Action<string>)>
+        {
+            ("trainable.safetensors", path =>
+            {
+                var current = Snapshot(peft);
+                Safetensors.SaveStateDict(path, current);
+                DisposeAll(current);
+            }),
+        };
+        if (bestWeights is not null) files.Add(("best.safetensors", path => Safetensors.SaveStateDict(path, bestWeights)));
+        files.Add(("optimizer.bin", path => opt.save_state_dict(path)));
+        files.Add(("state.json", path => File.WriteAllText(path, state.ToJsonString())));
+        store.Save(step, files, settings);
     }
 
-    private (int, Evaluation, int, List<EpochMetrics>, Dictionary<string, Tensor>?) LoadCheckpoint(string dir, AdamW opt)
+    private (int, Evaluation, int, List<EpochMetrics>, Dictionary<string, Tensor>?) LoadCheckpoint(CheckpointStore store, JsonObject settings, AdamW opt)
     {
-        var statePath = Path.Combine(dir, "state.json");
+        var entry = store.Latest(Log);
+        var changes = CheckpointStore.Differences(entry.Settings, settings);
+        if (changes.Count > 0 && !AllowSettingChanges)
+            throw new InvalidDataException($"{entry.Folder}: resuming would change the run: {string.Join(", ", changes)}; " +
+                "run with the checkpoint's settings, or allow the changes explicitly");
+        foreach (var c in changes) Log?.WriteLine($"resuming with a changed setting: {c}");
+        var statePath = Path.Combine(entry.Folder, "state.json");
         JsonObject s;
         try { s = (JsonObject)JsonNode.Parse(File.ReadAllText(statePath))!; }
         catch (Exception e) { throw new InvalidDataException($"{statePath}: unreadable checkpoint state ({e.Message})"); }
-        if (s["recipe"]?.GetValue<string>() != peft.Recipe)
-            throw new InvalidDataException($"{statePath}: checkpoint is for recipe '{s["recipe"]}', this run is '{peft.Recipe}'");
-        if (s["seed"]?.GetValue<int>() != o.Seed)
-            throw new InvalidDataException($"{statePath}: checkpoint was made with --seed {s["seed"]}, this run has --seed {o.Seed}");
-        var weights = Safetensors.LoadStateDict(Path.Combine(dir, "trainable.safetensors"));
+        var weights = Safetensors.LoadStateDict(Path.Combine(entry.Folder, "trainable.safetensors"));
         Restore(peft, weights);
         DisposeAll(weights);
-        opt.load_state_dict(Path.Combine(dir, "optimizer.bin"));
-        var bestPath = Path.Combine(dir, "best.safetensors");
+        opt.load_state_dict(Path.Combine(entry.Folder, "optimizer.bin"));
+        var bestPath = Path.Combine(entry.Folder, "best.safetensors");
         var best = File.Exists(bestPath) ? Safetensors.LoadStateDict(bestPath) : null;
         var history = s["history"].Deserialize<List<EpochMetrics>>() ?? new();
         return (s["step"]!.GetValue<int>(), new Evaluation(s["best_accuracy"]!.GetValue<double>(), s["best_loss"]!.GetValue<double>(), 0),

@@ -1,0 +1,49 @@
+namespace CoeffTune.Training;
+
+/// <summary>
+/// Exclusive use of a run folder: an advisory lock on <c>.lock</c> inside it, held until disposed, so a second
+/// run on the same folder is refused instead of interleaving its files with the first's. Taking the lock also
+/// removes what an interrupted earlier run left behind (temporary files and folders).
+/// </summary>
+public sealed class RunFolder : IDisposable
+{
+    public const string LockName = ".lock";
+    private readonly FileStream lockFile;
+    public string Path { get; }
+
+    private RunFolder(string path, FileStream lockFile)
+    {
+        Path = path;
+        this.lockFile = lockFile;
+    }
+
+    public static RunFolder Acquire(string path, TextWriter? log = null)
+    {
+        Directory.CreateDirectory(path);
+        FileStream f;
+        try
+        {
+            f = new FileStream(System.IO.Path.Combine(path, LockName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            throw new IOException($"{path} is in use by another coefftune run; wait for it to finish or choose another --out");
+        }
+        var folder = new RunFolder(path, f);
+        int removed = 0;
+        foreach (var tmp in Directory.EnumerateFiles(path, ".*.tmp", SearchOption.AllDirectories).ToList())
+        {
+            File.Delete(tmp);
+            removed++;
+        }
+        foreach (var dir in Directory.EnumerateDirectories(path, ".tmp-*", SearchOption.AllDirectories).ToList())
+        {
+            Directory.Delete(dir, recursive: true);
+            removed++;
+        }
+        if (removed > 0) log?.WriteLine($"removed {removed} temporary file(s) an interrupted run left in {path}");
+        return folder;
+    }
+
+    public void Dispose() => lockFile.Dispose();
+}
