@@ -58,7 +58,8 @@ public sealed class AdaptedModel
         if (info.Architecture == "bert" && maxTokens < 2) throw new ArgumentException($"--max-tokens {maxTokens}: at least 2 ([CLS] and [SEP])");
         // The pooling the adapter was trained with (the head sits on that vector).
         var pooling = info.Architecture == "bert" && info.Pooling is { } p ? SentencePooling.Parse(p, Path.Combine(src.AdapterDir, AdapterFile.ConfigName)) : (Pooling?)null;
-        var (m, tokenizer) = FineTune.LoadBase(name, info.Architecture, classes, maxTokens, new PretrainOptions { Device = device }, log: log, pooling: pooling);
+        var (m, tokenizer) = FineTune.LoadBase(name, info.Architecture, classes, maxTokens, new PretrainOptions { Device = device }, log: log, pooling: pooling,
+            mayPretrain: model is not null);
         var baseKeys = m.state_dict().Keys.ToHashSet();
         var peft = AdapterFile.Load(m, src.AdapterDir);
         m.to(TorchSharp.torch.device(device));

@@ -14,6 +14,8 @@ public static class Commands
             InspectCommand.Create(), FetchCommand.Create(), TokenizeCommand.Create(), EmbedCommand.Create(), SearchCommand.Create(), ToyCommand.Create(), BenchCommand.Create(),
         })
             root.Subcommands.Add(c);
+        // Handled before parsing (Cli.Run); declared so that every command's help lists it.
+        root.Options.Add(new Option<bool>(Cli.VerboseFlag) { Description = "on failure, print the full trace (for bug reports)", Recursive = true });
         return root;
     }
 }

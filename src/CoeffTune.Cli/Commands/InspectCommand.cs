@@ -61,7 +61,7 @@ public static class InspectCommand
         var residual = CoeffConfig.FromJson(coeff).Parameterization == AlphaParameterization.Residual;
         var weightsPath = Path.Combine(adapterDir, AdapterFile.WeightsName);
         if (!File.Exists(weightsPath)) throw new FileNotFoundException($"{weightsPath}: adapter weights are missing");
-        var tensors = Safetensors.LoadStateDict(weightsPath);
+        var tensors = CoeffTune.IO.SafetensorsFile.Load(weightsPath);
         try
         {
             var layers = new List<LayerMixing>();

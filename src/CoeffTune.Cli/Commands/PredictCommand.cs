@@ -1,4 +1,5 @@
 using System.CommandLine;
+using CoeffTune.Text;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using static TorchSharp.torch;
@@ -54,8 +55,8 @@ public static class PredictCommand
         for (int i = 0; i < inputs.Length; i++)
         {
             var ranked = Enumerable.Range(0, labels.Count).OrderByDescending(c => probs[i][c]).Take(top)
-                .Select(c => $"{labels[c]} {probs[i][c].ToString("F4", inv)}");
-            Console.WriteLine($"{labels[ArgMax(probs[i])]}\t[{string.Join(", ", ranked)}]\t{inputs[i]}");
+                .Select(c => $"{TerminalText.Quote(labels[c])} {probs[i][c].ToString("F4", inv)}");
+            Console.WriteLine($"{TerminalText.Quote(labels[ArgMax(probs[i])])}\t[{string.Join(", ", ranked)}]\t{TerminalText.Quote(inputs[i])}");
         }
         return 0;
     }

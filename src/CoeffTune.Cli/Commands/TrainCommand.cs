@@ -1,4 +1,5 @@
 using System.CommandLine;
+using CoeffTune.Data;
 using CoeffTune.Models;
 using CoeffTune.Training;
 using Spectre.Console;
@@ -42,6 +43,8 @@ public sealed class TrainFlags
     public readonly Option<int> Seed = new("--seed") { Description = "seed for the split, initialisation, data order and dropout", DefaultValueFactory = _ => 0 };
     public readonly Option<int> MaxTokens = new("--max-tokens") { Description = "text: tokens kept per example", DefaultValueFactory = _ => 128 };
     public readonly Option<string?> Pooling = new("--pooling") { Description = "text: pool token states by cls, mean, max, mean-sqrt-len, last-token or pooler instead of the model's own sentence pooling" };
+    public readonly Option<bool> SkipBad = new("--skip-bad") { Description = "image folders: skip (and count) files that do not decode whole, instead of stopping" };
+    public readonly Option<string> Encoding = new("--encoding") { Description = "text files: utf-8 (invalid bytes are an error naming the line) or latin-1", DefaultValueFactory = _ => "utf-8" };
     public readonly Option<string> Out = new("--out") { Description = "run folder (adapter, checkpoint, metrics.jsonl, curves.png, report.md)", DefaultValueFactory = _ => "runs/latest" };
     public readonly Option<bool> Resume = new("--resume") { Description = "continue the run in --out from its newest complete checkpoint" };
     public readonly Option<bool> AllowChanges = new("--allow-changes") { Description = "with --resume: continue even where a setting differs from the checkpoint's (otherwise refused, naming it)" };
@@ -49,7 +52,7 @@ public sealed class TrainFlags
 
     public void AddTo(Command cmd)
     {
-        foreach (var o in new Option[] { Model, Task, TrainSize, ValSize, TestSize, Epochs, MaxSteps, Lr, Wd, BatchSize, Seed, MaxTokens, Pooling, Out, Resume, AllowChanges, Device })
+        foreach (var o in new Option[] { Model, Task, TrainSize, ValSize, TestSize, Epochs, MaxSteps, Lr, Wd, BatchSize, Seed, MaxTokens, Pooling, SkipBad, Encoding, Out, Resume, AllowChanges, Device })
             cmd.Options.Add(o);
         Methods.AddTo(cmd);
     }
@@ -67,6 +70,7 @@ public sealed class TrainFlags
             TrainSize = p.GetValue(TrainSize), ValidationSize = p.GetValue(ValSize), TestSize = p.GetValue(TestSize),
             MaxTokens = p.GetValue(MaxTokens),
             Pooling = p.GetValue(Pooling) is { } pooling ? SentencePooling.Parse(pooling, "--pooling") : null,
+            TaskOptions = new PathTaskOptions { SkipBad = p.GetValue(SkipBad), Encoding = CheckEncoding(p.GetValue(Encoding)!) },
             OutDir = p.GetValue(Out)!, Resume = p.GetValue(Resume), AllowSettingChanges = p.GetValue(AllowChanges),
             CheckpointBoundary = KillAtFromEnvironment(),
             Train = new TrainOptions
@@ -77,6 +81,10 @@ public sealed class TrainFlags
             Pretrain = new PretrainOptions { Device = device },
         };
     }
+
+    private static string CheckEncoding(string name) =>
+        name.Replace("_", "-").ToLowerInvariant() is "utf-8" or "utf8" or "latin-1" or "latin1" or "iso-8859-1"
+            ? name : throw new ArgumentException($"--encoding '{name}': expected utf-8 or latin-1");
 
     /// <summary>
     /// A fault-injection point for tests of crash safety: COEFFTUNE_KILL_AT=BOUNDARY[:N] makes the process kill

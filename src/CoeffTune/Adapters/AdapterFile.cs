@@ -106,15 +106,30 @@ public static class AdapterFile
         JsonObject o;
         try { o = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new InvalidDataException("not a JSON object"); }
         catch (Exception e) when (e is JsonException or InvalidDataException) { throw new InvalidDataException($"{path}: not valid JSON ({e.Message})"); }
-        string Str(JsonNode? n, string key) => n?.GetValue<string>() ?? throw new InvalidDataException($"{path}: missing key '{key}'");
-        if (o["format"]?.GetValue<string>() != FormatName) throw new InvalidDataException($"{path}: 'format' is not {FormatName}");
-        int version = o["format_version"]?.GetValue<int>() ?? throw new InvalidDataException($"{path}: missing key 'format_version'");
+        string Str(JsonNode? n, string key) => n switch
+        {
+            null => throw new InvalidDataException($"{path}: missing key '{key}'"),
+            JsonValue v when v.TryGetValue<string>(out var s) => s,
+            _ => throw new InvalidDataException($"{path}: '{key}' is {n.ToJsonString()}, expected a string"),
+        };
+        if (o["format"] is not null && Str(o["format"], "format") != FormatName) throw new InvalidDataException($"{path}: 'format' is not {FormatName}");
+        int version = o["format_version"] switch
+        {
+            null => throw new InvalidDataException($"{path}: missing key 'format_version'"),
+            JsonValue v when v.TryGetValue<int>(out var i) => i,
+            var other => throw new InvalidDataException($"{path}: 'format_version' is {other.ToJsonString()}, expected an integer"),
+        };
         if (version > FormatVersion)
             throw new InvalidDataException($"{path}: format_version {version} is newer than this library reads ({FormatVersion}); upgrade CoeffTune");
-        var b = o["base_model"] as JsonObject ?? throw new InvalidDataException($"{path}: missing key 'base_model'");
-        var labels = (o["labels"] as JsonArray)?.Select(x => x!.GetValue<string>()).ToList() ?? new List<string>();
+        var b = o["base_model"] as JsonObject ?? throw new InvalidDataException($"{path}: missing key 'base_model' (an object)");
+        var labels = o["labels"] switch
+        {
+            null => new List<string>(),
+            JsonArray a => a.Select((x, i) => Str(x, $"labels[{i}]")).ToList(),
+            var other => throw new InvalidDataException($"{path}: 'labels' is {other.ToJsonString()}, expected an array of strings"),
+        };
         return new AdapterInfo(Str(o["recipe"], "recipe"), Str(b["identity"], "base_model.identity"), Str(b["architecture"], "base_model.architecture"),
-            b["name_or_path"]?.GetValue<string>(), labels, o);
+            b["name_or_path"] is null ? null : Str(b["name_or_path"], "base_model.name_or_path"), labels, o);
     }
 
     /// <summary>
@@ -141,8 +156,7 @@ public static class AdapterFile
         var weightsPath = Path.Combine(dir, WeightsName);
         if (!File.Exists(weightsPath)) throw new FileNotFoundException($"{weightsPath}: adapter weights are missing");
         Dictionary<string, Tensor> loaded;
-        try { loaded = Safetensors.LoadStateDict(weightsPath); }
-        catch (Exception e) { throw new InvalidDataException($"{weightsPath}: unreadable safetensors file ({e.GetType().Name}: {e.Message})"); }
+        loaded = IO.SafetensorsFile.Load(weightsPath);
         try
         {
             var expected = peft.TrainableNames.ToHashSet();
@@ -158,6 +172,8 @@ public static class AdapterFile
                     var dst = state[name];
                     if (!src.shape.SequenceEqual(dst.shape))
                         throw new InvalidDataException($"{weightsPath}: tensor '{name}' has shape [{string.Join(", ", src.shape)}], the model expects [{string.Join(", ", dst.shape)}]");
+                    if (src.is_floating_point() && !src.isfinite().all().ToBoolean())
+                        throw new InvalidDataException($"{weightsPath}: tensor '{name}' holds NaN or infinite values; the adapter is damaged");
                     dst.copy_(src.to(dst.dtype));
                 }
         }

@@ -11,6 +11,8 @@ public interface IAsset
     /// <summary>Fetches the asset into <see cref="AssetCache.PathFor"/>(Name); returns that folder.
     /// Throws <see cref="AssetUnavailableException"/> when it cannot be had here, saying why and how to get it by hand.</summary>
     string Fetch(AssetCache cache, TextWriter log);
+    /// <summary>Null when the cached copy matches its pinned hash; else what is wrong. Called on every use.</summary>
+    string? Verify(AssetCache cache) => null;
 }
 
 /// <summary>An asset could not be fetched; the message says why and how to get it by hand.</summary>

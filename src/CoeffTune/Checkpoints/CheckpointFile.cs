@@ -14,16 +14,7 @@ public static class CheckpointFile
     public static Dictionary<string, Tensor> ReadSafetensors(string path)
     {
         RequireFile(path);
-        Dictionary<string, Tensor> dict;
-        try
-        {
-            dict = Safetensors.LoadStateDict(path);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            throw new InvalidDataException($"{path} is not a readable safetensors file ({e.GetType().Name}: {e.Message}); it may be truncated or of another format", e);
-        }
-        return ToFloat32(dict);
+        return ToFloat32(IO.SafetensorsFile.Load(path));
     }
 
     /// <summary>Float tensors of any precision become float32 (f32 is the library's default); integer tensors stay.</summary>

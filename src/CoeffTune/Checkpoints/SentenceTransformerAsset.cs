@@ -60,9 +60,13 @@ public sealed class SentenceTransformerAsset : IAsset
     public string ModelPath(AssetCache cache) => Path.Combine(cache.PathFor(Name), ModelFile);
     public string VocabPath(AssetCache cache) => Path.Combine(cache.PathFor(Name), VocabFile);
 
-    // Hashing 90 MB on every use would cost about half a second; the files are only ever written
-    // after their hash was checked, so presence of both means complete.
+    // Files are only ever written after their hash was checked, so presence of both means complete;
+    // Verify catches a copy damaged later.
     public bool IsPresent(AssetCache cache) => File.Exists(ModelPath(cache)) && File.Exists(VocabPath(cache));
+
+    public string? Verify(AssetCache cache) =>
+        AssetIntegrity.Verify(VocabPath(cache), vocabSha256, VocabPath(cache) + AssetIntegrity.StampSuffix)
+        ?? AssetIntegrity.Verify(ModelPath(cache), modelSha256, ModelPath(cache) + AssetIntegrity.StampSuffix);
 
     public string Fetch(AssetCache cache, TextWriter log)
     {

@@ -26,6 +26,24 @@ internal static class DataFiles
         return ms.ToArray();
     }
 
+    /// <summary>A text encoding by name: strict UTF-8 (invalid bytes throw) or Latin-1.</summary>
+    public static System.Text.Encoding TextEncoding(string name) => name.Replace("_", "-").ToLowerInvariant() switch
+    {
+        "utf-8" or "utf8" => new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true),
+        "latin-1" or "latin1" or "iso-8859-1" => System.Text.Encoding.Latin1,
+        _ => throw new ArgumentException($"unknown text encoding '{name}' (utf-8, latin-1)"),
+    };
+
+    /// <summary>The error for bytes that are not valid UTF-8, naming the line of the first of them.</summary>
+    public static InvalidDataException BadEncoding(string path)
+    {
+        var bytes = ReadAllBytes(path);
+        var chars = new char[bytes.Length];
+        System.Text.Unicode.Utf8.ToUtf16(bytes, chars, out int read, out _, replaceInvalidSequences: false);
+        int line = 1 + bytes.AsSpan(0, read).Count((byte)'\n');
+        return Bad(path, $"line {line} is not valid UTF-8; if the file is in Latin-1, give that encoding (latin-1)");
+    }
+
     public static InvalidDataException Bad(string path, string what) => new($"{Path.GetFileName(path)}: {what}");
 
     /// <summary>Class names from string labels: numeric order when every label is an integer, ordinal otherwise.</summary>

@@ -45,7 +45,7 @@ public static class TaskCatalog
             "digits" => Digits(Ensure(DatasetAssets.Digits)),
             "spam" => Spam(Ensure(DatasetAssets.Spam)),
             "brown" => Brown(Ensure(DatasetAssets.Brown)),
-            _ when File.Exists(nameOrPath) || Directory.Exists(nameOrPath) => FromPath(nameOrPath, pathOptions ?? PathTaskOptions.Default),
+            _ when File.Exists(nameOrPath) || Directory.Exists(nameOrPath) => FromPath(nameOrPath, pathOptions ?? PathTaskOptions.Default, log),
             _ => throw new ArgumentException($"unknown task '{nameOrPath}': not one of {string.Join(", ", Names)} and no such file or folder"),
         };
     }
@@ -144,18 +144,18 @@ public static class TaskCatalog
     /// (train-images-idx3-ubyte[.gz] ...), or an IDX images file; a .csv/.tsv/.jsonl file (a sibling with
     /// "test" for "train" in its name is the test set). Without a test part, a fixed stratified share is held out.
     /// </summary>
-    public static TaskData FromPath(string path, PathTaskOptions options)
+    public static TaskData FromPath(string path, PathTaskOptions options, TextWriter? log = null)
     {
         var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(path)));
         if (Directory.Exists(path))
         {
             string train = Path.Combine(path, "train"), test = Path.Combine(path, "test");
             if (ImageFolderReader.LooksLikeImageFolder(train) && ImageFolderReader.LooksLikeImageFolder(test))
-                return new TaskData(name, ReadFolder(train, options, name), ReadFolder(test, options, name + "/test"));
+                return new TaskData(name, ReadFolder(train, options, name, log), ReadFolder(test, options, name + "/test", log));
             var idx = FindIdx(path, "train");
             if (idx is not null) return FromPath(idx, options);
             if (ImageFolderReader.LooksLikeImageFolder(path))
-                return HoldOut(name, ReadFolder(path, options, name), options.TestFraction);
+                return HoldOut(name, ReadFolder(path, options, name, log), options.TestFraction);
             throw new InvalidDataException($"{path}: neither an image folder (a sub-folder per class), train/ + test/ image folders, nor a folder with IDX files");
         }
         var file = Path.GetFileName(path);
@@ -172,16 +172,17 @@ public static class TaskCatalog
         }
         if (TextFileReader.IsTextFile(path))
         {
-            var trainSet = TextFileReader.Read(path, options.TextColumn, options.LabelColumn, name);
+            var trainSet = TextFileReader.Read(path, options.TextColumn, options.LabelColumn, name, options.Encoding);
             var testPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, file.Replace("train", "test", StringComparison.Ordinal));
             if (testPath == Path.GetFullPath(path) || !File.Exists(testPath)) return HoldOut(name, trainSet, options.TestFraction);
-            var testSet = TextFileReader.Read(testPath, options.TextColumn, options.LabelColumn, name + "/test");
+            var testSet = TextFileReader.Read(testPath, options.TextColumn, options.LabelColumn, name + "/test", options.Encoding);
             return new TaskData(name, trainSet, AlignClasses(testSet, trainSet.Classes, testPath));
         }
         throw new InvalidDataException($"{path}: not a known data file (.csv, .tsv, .jsonl, or an IDX ...-idx3-ubyte[.gz] images file)");
     }
 
-    private static ImageDataset ReadFolder(string dir, PathTaskOptions o, string name) => ImageFolderReader.Read(dir, o.Height, o.Width, o.Channels, name);
+    private static ImageDataset ReadFolder(string dir, PathTaskOptions o, string name, TextWriter? log) =>
+        ImageFolderReader.Read(dir, o.Height, o.Width, o.Channels, name, o.SkipBad, log);
 
     private static TaskData HoldOut(string name, ILabeledDataset all, double fraction)
     {

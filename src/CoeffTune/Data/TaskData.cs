@@ -62,6 +62,10 @@ public sealed record PathTaskOptions
     public string LabelColumn { get; }
     /// <summary>Share of the data held out as test when the path has no test part of its own.</summary>
     public double TestFraction { get; }
+    /// <summary>Image folders: skip files that do not decode whole (counted and reported) instead of stopping.</summary>
+    public bool SkipBad { get; init; }
+    /// <summary>Text files: "utf-8" (the default; invalid bytes are an error naming the line) or "latin-1".</summary>
+    public string Encoding { get; init; } = "utf-8";
 
     public PathTaskOptions(int height = 28, int width = 28, int channels = 1, string textColumn = "text", string labelColumn = "label", double testFraction = 0.2)
     {

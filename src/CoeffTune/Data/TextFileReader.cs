@@ -13,19 +13,25 @@ public static class TextFileReader
         Path.GetExtension(path).ToLowerInvariant() is ".csv" or ".tsv" or ".jsonl";
 
     /// <summary>By extension: .tsv (tab), .csv (comma), .jsonl.</summary>
-    public static TextDataset Read(string path, string textColumn = "text", string labelColumn = "label", string? name = null) =>
+    public static TextDataset Read(string path, string textColumn = "text", string labelColumn = "label", string? name = null, string encoding = "utf-8") =>
         Path.GetExtension(path).ToLowerInvariant() switch
         {
-            ".jsonl" => ReadJsonl(path, textColumn, labelColumn, name),
-            ".tsv" => ReadDelimited(path, '\t', textColumn, labelColumn, name),
-            ".csv" => ReadDelimited(path, ',', textColumn, labelColumn, name),
+            ".jsonl" => ReadJsonl(path, textColumn, labelColumn, name, encoding),
+            ".tsv" => ReadDelimited(path, '\t', textColumn, labelColumn, name, encoding),
+            ".csv" => ReadDelimited(path, ',', textColumn, labelColumn, name, encoding),
             var ext => throw new ArgumentException($"{Path.GetFileName(path)}: unknown text format '{ext}' (expected .csv, .tsv or .jsonl)"),
         };
 
-    public static TextDataset ReadDelimited(string path, char delimiter, string textColumn = "text", string labelColumn = "label", string? name = null)
+    public static TextDataset ReadDelimited(string path, char delimiter, string textColumn = "text", string labelColumn = "label", string? name = null,
+        string encoding = "utf-8")
     {
-        using var reader = new StreamReader(DataFiles.OpenMaybeGzip(path), Encoding.UTF8);
-        var rows = ParseDelimited(reader, delimiter, path).ToList();
+        using var reader = new StreamReader(DataFiles.OpenMaybeGzip(path), DataFiles.TextEncoding(encoding));
+        var rows = new List<(int Line, string[] Fields)>();
+        try
+        {
+            foreach (var row in ParseDelimited(reader, delimiter, path)) rows.Add(row);
+        }
+        catch (DecoderFallbackException) { throw DataFiles.BadEncoding(path); }
         if (rows.Count == 0) throw DataFiles.Bad(path, "empty file (expected a header row)");
         var header = rows[0].Fields;
         int ti = Column(header, textColumn, path), li = Column(header, labelColumn, path);
@@ -44,11 +50,11 @@ public static class TextFileReader
         return new TextDataset(texts.ToArray(), labels, classes, name ?? Path.GetFileNameWithoutExtension(path));
     }
 
-    public static TextDataset ReadJsonl(string path, string textField = "text", string labelField = "label", string? name = null)
+    public static TextDataset ReadJsonl(string path, string textField = "text", string labelField = "label", string? name = null, string encoding = "utf-8")
     {
         var texts = new List<string>();
         var rawLabels = new List<string>();
-        foreach (var (lineNo, root) in JsonlObjects(path))
+        foreach (var (lineNo, root) in JsonlObjects(path, encoding))
         {
             texts.Add(StringField(path, lineNo, root, textField));
             if (!root.TryGetProperty(labelField, out var l) || l.ValueKind is not (JsonValueKind.String or JsonValueKind.Number))
@@ -69,12 +75,16 @@ public static class TextFileReader
     }
 
     /// <summary>Each non-blank line of a JSONL file (gzipped or not) as a JSON object, with its line number.</summary>
-    private static IEnumerable<(int Line, JsonElement Root)> JsonlObjects(string path)
+    private static IEnumerable<(int Line, JsonElement Root)> JsonlObjects(string path, string encoding = "utf-8")
     {
-        using var reader = new StreamReader(DataFiles.OpenMaybeGzip(path), Encoding.UTF8);
+        using var reader = new StreamReader(DataFiles.OpenMaybeGzip(path), DataFiles.TextEncoding(encoding));
         int lineNo = 0;
-        for (string? line; (line = reader.ReadLine()) is not null;)
+        while (true)
         {
+            string? line;
+            try { line = reader.ReadLine(); }
+            catch (DecoderFallbackException) { throw DataFiles.BadEncoding(path); }
+            if (line is null) break;
             lineNo++;
             if (string.IsNullOrWhiteSpace(line)) continue;
             JsonElement root;

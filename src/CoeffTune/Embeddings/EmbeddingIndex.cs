@@ -38,17 +38,12 @@ public sealed class EmbeddingIndex
         if (!File.Exists(path)) throw new FileNotFoundException($"corpus {path} does not exist", path);
         if (path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase)) return TextFileReader.ReadJsonlTexts(path);
         var texts = new List<string>();
-        int lineNo = 0;
-        var utf8 = new UTF8Encoding(false, throwOnInvalidBytes: true);
         try
         {
-            foreach (var line in File.ReadLines(path, utf8))
-            {
-                lineNo++;
+            foreach (var line in File.ReadLines(path, new UTF8Encoding(false, throwOnInvalidBytes: true)))
                 if (!string.IsNullOrWhiteSpace(line)) texts.Add(line.Trim());
-            }
         }
-        catch (DecoderFallbackException) { throw new InvalidDataException($"{path}: line {lineNo + 1} is not valid UTF-8"); }
+        catch (DecoderFallbackException) { throw DataFiles.BadEncoding(path); }
         if (texts.Count == 0) throw new InvalidDataException($"{path}: no texts (one per line, or JSONL with a \"text\" field)");
         return texts;
     }
@@ -63,7 +58,7 @@ public sealed class EmbeddingIndex
         {
             try
             {
-                var loaded = Safetensors.LoadStateDict(cache);
+                var loaded = CoeffTune.IO.SafetensorsFile.Load(cache);
                 using var m = loaded["embeddings"];
                 if (m.shape[0] == texts.Count && m.shape[1] == encoder.Dimensions)
                 {

@@ -31,6 +31,8 @@ public sealed record FineTuneOptions
     public PretrainOptions Pretrain { get; init; } = new();
     public required string OutDir { get; init; }
     public bool Resume { get; init; }
+    /// <summary>How to read a task given as a path (encoding, damaged images); null: the defaults.</summary>
+    public PathTaskOptions? TaskOptions { get; init; }
     /// <summary>With <see cref="Resume"/>: continue even when settings differ from the checkpoint's.</summary>
     public bool AllowSettingChanges { get; init; }
     /// <summary>The checkpoint writer's fault-injection point (see <see cref="CheckpointStore.Boundary"/>).</summary>
@@ -66,7 +68,7 @@ public static class FineTune
         log ??= TextWriter.Null;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         // Everything is checked before anything in the run folder changes: the task, the split, the model, the recipe.
-        var task = TaskCatalog.Load(o.Task, cache, log);
+        var task = TaskCatalog.Load(o.Task, cache, log, o.TaskOptions);
         if (task.Classes.Count < 2)
             throw new InvalidDataException($"task {task.Name} has {task.Classes.Count} class{(task.Classes.Count == 1 ? $" ('{task.Classes[0]}')" : "es")}; a classifier needs at least two");
         using var folder = RunFolder.Acquire(o.OutDir, log);
@@ -143,7 +145,8 @@ public static class FineTune
     /// fresh head of <paramref name="classes"/> outputs. Text models come with their tokenizer.
     /// </summary>
     public static (TransformerClassifier Model, TextTokenizer? Tokenizer) LoadBase(string name, string architecture, int classes,
-        int maxTokens = 128, PretrainOptions? pretrain = null, AssetCache? cache = null, TextWriter? log = null, Pooling? pooling = null)
+        int maxTokens = 128, PretrainOptions? pretrain = null, AssetCache? cache = null, TextWriter? log = null, Pooling? pooling = null,
+        bool mayPretrain = true)
     {
         if (architecture == "bert")
         {
@@ -154,6 +157,10 @@ public static class FineTune
         if (architecture != "vit") throw new ArgumentException($"unknown architecture '{architecture}' (bert, vit)");
         if (PretrainOptions.FromCacheName(name, pretrain) is { } options)
         {
+            // A name read from an adapter file must not start an expensive pretraining before the adapter is checked.
+            if (!mayPretrain && !VitPretraining.IsCached(options, cache))
+                throw new InvalidDataException($"base model '{name}' is not in the cache ({(cache ?? AssetCache.Default).PathFor(options.CacheName)}); " +
+                    "pretrain it first by training with that model, or name the base model explicitly");
             var p = VitPretraining.Ensure(options, cache, log);
             log?.WriteLine($"ViT pretrained here on Fashion-MNIST ({options.CacheName}): test accuracy {p.TestAccuracy:P2}");
             return (VitPretraining.Load(p, classes), null);

@@ -9,16 +9,19 @@ public sealed class RunFolder : IDisposable
 {
     public const string LockName = ".lock";
     private readonly FileStream lockFile;
+    private readonly bool created;
     public string Path { get; }
 
-    private RunFolder(string path, FileStream lockFile)
+    private RunFolder(string path, FileStream lockFile, bool created)
     {
         Path = path;
         this.lockFile = lockFile;
+        this.created = created;
     }
 
     public static RunFolder Acquire(string path, TextWriter? log = null)
     {
+        bool created = !Directory.Exists(path);
         Directory.CreateDirectory(path);
         FileStream f;
         try
@@ -29,7 +32,7 @@ public sealed class RunFolder : IDisposable
         {
             throw new IOException($"{path} is in use by another coefftune run; wait for it to finish or choose another --out");
         }
-        var folder = new RunFolder(path, f);
+        var folder = new RunFolder(path, f, created);
         int removed = 0;
         foreach (var tmp in Directory.EnumerateFiles(path, ".*.tmp", SearchOption.AllDirectories).ToList())
         {
@@ -45,5 +48,15 @@ public sealed class RunFolder : IDisposable
         return folder;
     }
 
-    public void Dispose() => lockFile.Dispose();
+    /// <summary>Releases the lock; a folder this run created and left empty (it failed before writing) is removed.</summary>
+    public void Dispose()
+    {
+        lockFile.Dispose();
+        if (!created) return;
+        try
+        {
+            if (Directory.EnumerateFileSystemEntries(Path).All(e => System.IO.Path.GetFileName(e) == LockName)) Directory.Delete(Path, recursive: true);
+        }
+        catch (IOException) { }
+    }
 }

@@ -246,12 +246,12 @@ public sealed class Trainer(PeftModel peft, TrainOptions options, ITrainingObser
         JsonObject s;
         try { s = (JsonObject)JsonNode.Parse(File.ReadAllText(statePath))!; }
         catch (Exception e) { throw new InvalidDataException($"{statePath}: unreadable checkpoint state ({e.Message})"); }
-        var weights = Safetensors.LoadStateDict(Path.Combine(entry.Folder, "trainable.safetensors"));
+        var weights = CoeffTune.IO.SafetensorsFile.Load(Path.Combine(entry.Folder, "trainable.safetensors"));
         Restore(peft, weights);
         DisposeAll(weights);
         opt.load_state_dict(Path.Combine(entry.Folder, "optimizer.bin"));
         var bestPath = Path.Combine(entry.Folder, "best.safetensors");
-        var best = File.Exists(bestPath) ? Safetensors.LoadStateDict(bestPath) : null;
+        var best = File.Exists(bestPath) ? CoeffTune.IO.SafetensorsFile.Load(bestPath) : null;
         var history = s["history"].Deserialize<List<EpochMetrics>>() ?? new();
         return (s["step"]!.GetValue<int>(), new Evaluation(s["best_accuracy"]!.GetValue<double>(), s["best_loss"]!.GetValue<double>(), 0),
             s["best_epoch"]!.GetValue<int>(), history, best);

@@ -51,6 +51,13 @@ public static class VitPretraining
     public const string WeightsFile = "model.safetensors";
     public const string InfoFile = "pretrain.json";
 
+    /// <summary>Whether the ViT <paramref name="o"/> describes is already pretrained in the cache.</summary>
+    public static bool IsCached(PretrainOptions o, AssetCache? cache = null)
+    {
+        var dir = (cache ?? AssetCache.Default).PathFor(o.CacheName);
+        return File.Exists(Path.Combine(dir, InfoFile)) && File.Exists(Path.Combine(dir, WeightsFile));
+    }
+
     public static PretrainedVit Ensure(PretrainOptions o, AssetCache? cache = null, TextWriter? log = null, ITrainingObserver? observer = null)
     {
         cache ??= AssetCache.Default;
@@ -92,7 +99,7 @@ public static class VitPretraining
     public static VisionTransformer Load(PretrainedVit p, int classes)
     {
         var model = new VisionTransformer(p.Config with { Classes = classes });
-        var w = Safetensors.LoadStateDict(p.WeightsPath);
+        var w = CoeffTune.IO.SafetensorsFile.Load(p.WeightsPath);
         foreach (var k in w.Keys.Where(k => k.StartsWith("head.")).ToList()) { w[k].Dispose(); w.Remove(k); }
         StateDictLoader.Load(model, w, p.WeightsPath, strict: true, freshPrefixes: new[] { model.HeadName });
         foreach (var t in w.Values) t.Dispose();

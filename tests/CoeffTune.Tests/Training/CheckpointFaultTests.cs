@@ -125,6 +125,25 @@ public sealed class CheckpointFaultTests : IDisposable
     }
 
     [Fact]
+    public void A_full_disk_during_a_checkpoint_frees_its_space_and_keeps_the_previous_checkpoint()
+    {
+        using var scope = NewDisposeScope();
+        var dir = Path.Combine(temp.Path, "full");
+        int writes = 0;
+        // The third write fails as a full disk does: after trainable.safetensors, before the rest.
+        var e = Assert.Throws<IOException>(() => new Trainer(PeftModel.Wrap(TinyModels.Vit(), "coeff+lora"), Options)
+        {
+            CheckpointBoundary = b => { if (b == "trainable.safetensors" && ++writes == 3) throw new IOException("No space left on device"); },
+        }.Fit(Train, Validation, dir));
+        Assert.Contains("No space left", e.Message);
+        var checkpoints = Path.Combine(dir, Trainer.CheckpointFolder);
+        Assert.Empty(Directory.GetDirectories(checkpoints, ".tmp-*"));       // the partial write's space is freed at once
+        Assert.Equal(new[] { "step-00000003", "step-00000006" }, Directory.GetDirectories(checkpoints, "step-*").Select(Path.GetFileName).Order());
+        var resumed = new Trainer(PeftModel.Wrap(TinyModels.Vit(), "coeff+lora"), Options).Fit(Train, Validation, dir, resume: true);
+        Assert.Equal(14, resumed.Steps);
+    }
+
+    [Fact]
     public void A_run_folder_in_use_is_refused_and_leftovers_are_cleaned_on_the_next_start()
     {
         var dir = Path.Combine(temp.Path, "locked");

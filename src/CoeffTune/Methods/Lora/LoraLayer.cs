@@ -26,6 +26,9 @@ public class LoraLayer
             throw new InvalidOperationException("layer already has LoRA; a layer can be wrapped once");
         var w = target.weight!;
         long outF = w.shape[0], inF = w.shape[1];
+        // A rank above the layer's smaller side adds parameters without adding rank, and a huge one exhausts memory.
+        if (config.Rank > Math.Min(inF, outF))
+            throw new ArgumentOutOfRangeException(nameof(config), $"LoRA rank {config.Rank} is above the layer's smaller side ({outF} x {inF}); use at most {Math.Min(inF, outF)}");
         lora_A = nn.Linear(inF, config.Rank, hasBias: false);      // Kaiming-uniform, as nn.Linear initialises
         lora_B = nn.Linear(config.Rank, outF, hasBias: false);
         using (no_grad()) lora_B.weight!.zero_();
