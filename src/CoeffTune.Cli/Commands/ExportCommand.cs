@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using CoeffTune.Export;
+using CoeffTune.Methods.Coeff;
 using CoeffTune.Text;
 
 namespace CoeffTune.Cli.Commands;
@@ -35,10 +36,10 @@ public static class ExportCommand
         int maxTokens = maxTokensFlag ?? src.RunMaxTokens() ?? 128;
         var m = AdaptedModel.Load(src, modelName, maxTokens, device: "cpu", Console.Error);
 
-        var (summary, diff, probes) = m.MergeChecked(MergeCommand.Tolerance);
-        var inv = CultureInfo.InvariantCulture;
-        Console.WriteLine(summary);
-        Console.WriteLine($"merged vs unmerged logits on {probes} probe inputs: max abs diff {diff.ToString("G3", inv)}");
+        double diff;
+        long probes;
+        try { (_, diff, probes) = m.MergeChecked(MergeCommand.Tolerance); }
+        catch (InvalidOperationException e) { throw new InvalidOperationException($"{e.Message}; {outPath} not written"); }
         var labels = src.Labels((int)m.Model.Head.weight!.shape[0]);
         var onnx = OnnxExporter.Build(m.Peft, new OnnxExportOptions
         {
@@ -68,6 +69,12 @@ public static class ExportCommand
             throw new IOException($"--out {outPath}: cannot write there ({e.Message})", e);
         }
 
+        var inv = CultureInfo.InvariantCulture;
+        var merged = m.Peft.Methods.Where(x => x.CanMerge).Select(x => x.Config.Method).ToList();
+        int mixed = m.Peft.Methods.OfType<CoeffMethod>().Sum(c => c.Layers.Count);
+        Console.WriteLine((merged.Count > 0 ? $"merged {string.Join(", ", merged)} into the weights" : "nothing to merge")
+            + (mixed > 0 ? $"; coeff: alpha' mixes the heads' attention maps after each of the {mixed} Softmax nodes" : ""));
+        Console.WriteLine($"merged vs unmerged logits on {probes} probe inputs: max abs diff {diff.ToString("G3", inv)}");
         var outputs = embeddings
             ? $"{OnnxExporter.SentenceEmbeddingName} [batch, {onnx.Graph.Output[0].Type.TensorType.Shape.Dim[1].DimValue}]"
             : $"{OnnxExporter.LogitsName} [batch, {labels.Count}] ({string.Join(", ", labels)})";

@@ -186,6 +186,19 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
             Assert.Contains("turned off", Assert.Throws<InvalidOperationException>(() => OnnxExporter.Build(bert)).Message);
     }
 
+    [Fact]
+    public void A_write_that_fails_leaves_no_file_behind()
+    {
+        using var scope = NewDisposeScope();
+        var proto = OnnxExporter.Build(TinyModels.Vit());
+        using var tmp = new TempDir();
+        // A folder where the file should go: the whole model is written to a temporary file, then the rename fails.
+        var target = Path.Combine(tmp.Path, "model.onnx");
+        Directory.CreateDirectory(target);
+        Assert.ThrowsAny<IOException>(() => OnnxExporter.Write(proto, target));
+        Assert.Empty(Directory.GetFiles(tmp.Path, "*", SearchOption.AllDirectories));
+    }
+
     /// <summary>Every trainable tensor moved off its initial value: alpha by about 0.3, the rest by about 0.05.</summary>
     internal static void SetAdapter(PeftModel peft, int seed)
     {
