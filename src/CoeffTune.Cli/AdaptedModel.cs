@@ -29,6 +29,16 @@ public sealed record AdapterSource(string AdapterDir, string? RunDir, AdapterInf
         return new AdapterSource(dir, null, AdapterFile.ReadInfo(dir));
     }
 
+    /// <summary>The max tokens a run folder's run used (its final metrics line); null for an adapter folder or an unfinished run.</summary>
+    public int? RunMaxTokens()
+    {
+        var path = RunDir is null ? null : Path.Combine(RunDir, FineTune.MetricsFile);
+        var final = path is not null && File.Exists(path) ? File.ReadLines(path).LastOrDefault(l => l.Contains("\"final\"")) : null;
+        if (final is null) return null;
+        using var doc = System.Text.Json.JsonDocument.Parse(final);
+        return doc.RootElement.TryGetProperty("max_tokens", out var v) && v.TryGetInt32(out int n) ? n : null;
+    }
+
     /// <summary>The adapter's class names; positions when it recorded none.</summary>
     public IReadOnlyList<string> Labels(int classes) =>
         Info.Labels.Count == classes ? Info.Labels : Enumerable.Range(0, classes).Select(i => i.ToString()).ToList();
@@ -79,6 +89,42 @@ public sealed class AdaptedModel
             return new ImageBatchSource(i);
         }
         throw new ArgumentException($"--task {data.Name}: a {(data is TextDataset ? "text" : "image")} task, the adapter is for a {Model.Architecture} model");
+    }
+
+    /// <summary>
+    /// Merges what can be merged into the base weights and checks, on a few fixed probe inputs, that the logits
+    /// did not move by more than <paramref name="tolerance"/>; throws if they did. Returns the merge summary,
+    /// the largest change and the number of probe inputs.
+    /// </summary>
+    public (string Summary, double MaxAbsDiff, long Probes) MergeChecked(double tolerance)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        using var probe = Probe();
+        var before = Model.forward(probe);
+        var summary = Peft.Merge();
+        var diff = (Model.forward(probe) - before).abs().max().ToDouble();
+        if (!(diff <= tolerance))
+            throw new InvalidOperationException($"merging changed the logits by {diff.ToString("G3", System.Globalization.CultureInfo.InvariantCulture)} (> {tolerance:G1})");
+        return (summary, diff, probe.Size);
+    }
+
+    private static readonly string[] ProbeTexts =
+    [
+        "Congratulations, you have won a free prize! Reply now.",
+        "Are we still meeting for lunch tomorrow?",
+        "The quarterly report is attached for your review.",
+        "Limited offer: cheap meds, no prescription needed.",
+    ];
+
+    /// <summary>A few fixed inputs: sentences for a text model, seeded random images for an image model.</summary>
+    private Batch Probe()
+    {
+        var device = Model.Head.weight!.device;
+        if (Tokenizer is not null) return Tokenizer.EncodeBatch(ProbeTexts, device);
+        var c = ((VisionTransformer)Model).Config;
+        var g = new TorchSharp.torch.Generator(1234);
+        return new Batch(rand(new long[] { 4, c.Channels, c.ImageSize, c.ImageSize }, generator: g).to(device));
     }
 
     /// <summary>Unlabelled inputs as one batch: texts for a text model, image file paths for an image model.</summary>

@@ -17,14 +17,6 @@ namespace CoeffTune.Cli.Commands;
 public static class MergeCommand
 {
     public const double Tolerance = 1e-4;
-    private static readonly string[] ProbeTexts =
-    [
-        "Congratulations, you have won a free prize! Reply now.",
-        "Are we still meeting for lunch tomorrow?",
-        "The quarterly report is attached for your review.",
-        "Limited offer: cheap meds, no prescription needed.",
-    ];
-
     public static Command Create()
     {
         var adapter = new Option<string>("--adapter") { Description = "adapter folder or run folder", Required = true };
@@ -45,24 +37,14 @@ public static class MergeCommand
         var src = AdapterSource.Resolve(adapterDir);
         var m = AdaptedModel.Load(src, modelName, maxTokens: 128, device: "cpu", Console.Error);
         var model = m.Model;
-        double diff;
         string summary;
+        double diff;
         long probes;
-        using (var scope = NewDisposeScope())
-        using (no_grad())
-        {
-            using var probe = Probe(m);
-            probes = probe.Size;
-            var before = model.forward(probe);
-            summary = m.Peft.Merge();
-            var after = model.forward(probe);
-            diff = (after - before).abs().max().ToDouble();
-        }
+        try { (summary, diff, probes) = m.MergeChecked(Tolerance); }
+        catch (InvalidOperationException e) { throw new InvalidOperationException($"{e.Message}; {outPath} not written"); }
         var inv = CultureInfo.InvariantCulture;
         Console.WriteLine(summary);
         Console.WriteLine($"merged vs unmerged logits on {probes} probe inputs: max abs diff {diff.ToString("G3", inv)}");
-        if (!(diff <= Tolerance))
-            throw new InvalidOperationException($"merging changed the logits by {diff.ToString("G3", inv)} (> {Tolerance:G1}); {outPath} not written");
 
         // Only the plain model's names: the file loads into a fresh model; runtime tensors (alpha) stay in the adapter.
         var state = model.state_dict();
@@ -93,14 +75,5 @@ public static class MergeCommand
         Cli.WriteAtomic(InfoPath(outPath), info.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         Console.WriteLine($"wrote {outPath} ({tensors.Count} tensors) and {InfoPath(outPath)}");
         return 0;
-    }
-
-    /// <summary>A few fixed inputs: sentences for a text model, seeded random images for an image model.</summary>
-    private static Batch Probe(AdaptedModel m)
-    {
-        if (m.Tokenizer is not null) return m.Tokenizer.EncodeBatch(ProbeTexts);
-        var c = ((VisionTransformer)m.Model).Config;
-        var g = new TorchSharp.torch.Generator(1234);
-        return new Batch(rand(new long[] { 4, c.Channels, c.ImageSize, c.ImageSize }, generator: g));
     }
 }

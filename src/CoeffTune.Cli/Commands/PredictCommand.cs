@@ -16,7 +16,7 @@ public static class PredictCommand
         var top = new Option<int>("--top") { Description = "probabilities shown per input", DefaultValueFactory = _ => 3 };
         var device = new Option<string>("--device") { Description = "cpu, cuda, cuda:1, ...", DefaultValueFactory = _ => "cpu" };
         var maxTokens = new Option<int>("--max-tokens") { Description = "text: tokens kept per input", DefaultValueFactory = _ => 128 };
-        var json = new Option<bool>("--json") { Description = "print every class probability as JSON" };
+        var json = new Option<bool>("--json") { Description = "print every class probability and the raw logits as JSON" };
         var inputs = new Argument<string[]>("inputs") { Description = "texts (text adapters) or PNG/JPEG paths (image adapters)", Arity = ArgumentArity.OneOrMore };
         var cmd = new Command("predict", "Predict labels with an adapter: texts for a text model, image files for an image model") { adapter, model, top, device, maxTokens, json, inputs };
         cmd.SetAction(p => Run(p.GetValue(adapter)!, p.GetValue(model), p.GetValue(top), EvalCommand.CheckDevice(p.GetValue(device)!),
@@ -29,12 +29,14 @@ public static class PredictCommand
         if (top < 1) throw new ArgumentException($"--top {top}: must be at least 1");
         var src = AdapterSource.Resolve(adapterDir);
         var m = AdaptedModel.Load(src, modelName, maxTokens, device, Console.Error);
-        float[][] probs;
+        float[][] probs, logits;
         using (var scope = NewDisposeScope())
         using (no_grad())
         {
             using var batch = m.Encode(inputs, TorchSharp.torch.device(device));
-            var p = nn.functional.softmax(m.Model.forward(batch), 1).to_type(ScalarType.Float32).cpu();
+            var raw = m.Model.forward(batch).to_type(ScalarType.Float32).cpu();
+            var p = nn.functional.softmax(raw, 1);
+            logits = Enumerable.Range(0, inputs.Length).Select(i => raw[i].data<float>().ToArray()).ToArray();
             probs = Enumerable.Range(0, inputs.Length).Select(i => p[i].data<float>().ToArray()).ToArray();
         }
         var labels = src.Labels(probs[0].Length);
@@ -47,7 +49,12 @@ public static class PredictCommand
                 int best = ArgMax(probs[i]);
                 var all = new JsonObject();
                 for (int c = 0; c < labels.Count; c++) all[labels[c]] = probs[i][c];
-                preds.Add(new JsonObject { ["input"] = inputs[i], ["label"] = labels[best], ["index"] = best, ["probabilities"] = all });
+                preds.Add(new JsonObject
+                {
+                    ["input"] = inputs[i], ["label"] = labels[best], ["index"] = best, ["probabilities"] = all,
+                    // The head's raw outputs in label order, e.g. to compare with an exported model's.
+                    ["logits"] = new JsonArray(logits[i].Select(v => (JsonNode)v).ToArray()),
+                });
             }
             Console.WriteLine(new JsonObject { ["model"] = m.BaseName, ["recipe"] = m.Peft.Recipe, ["predictions"] = preds }.ToJsonString());
             return 0;

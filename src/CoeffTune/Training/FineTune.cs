@@ -132,6 +132,8 @@ public static class FineTune
             _ => model,
         };
         var (net, tokenizer) = LoadBase(name, task.Kind == TaskKind.Text ? "bert" : "vit", task.Classes.Count, maxTokens, pretrain, cache, log, pooling);
+        if (net is BertClassifier bert)
+            log?.WriteLine($"{name}: {bert.PoolingName} pooling{(pooling is null ? " (the model's own)" : " (chosen for this run)")}");
         if (net is VisionTransformer vit && (vit.Config.ImageSize != task.Height || vit.Config.Channels != task.Channels))
             throw new ArgumentException($"--model {model} takes {vit.Config.Channels}x{vit.Config.ImageSize}x{vit.Config.ImageSize} images, task {task.Name} has {task.Channels}x{task.Height}x{task.Width}");
         return tokenizer is not null
@@ -151,7 +153,6 @@ public static class FineTune
         if (architecture == "bert")
         {
             var bert = PretrainedModels.LoadBert(name, classes, maxLength: maxTokens, cache: cache, log: log, pooling: pooling);
-            log?.WriteLine($"{name}: {SentencePooling.Name(bert.Model.Config.Pooling)} pooling{(pooling is null ? " (the model's own)" : " (--pooling)")}");
             return (bert.Model, bert.Tokenizer);
         }
         if (architecture != "vit") throw new ArgumentException($"unknown architecture '{architecture}' (bert, vit)");
