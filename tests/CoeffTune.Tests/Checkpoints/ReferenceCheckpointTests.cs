@@ -41,15 +41,6 @@ public sealed class ReferenceCheckpointTests(ITestOutputHelper output)
             pooling: Pooling.Pooler);
         using (model)
         {
-            Assert.Empty(report.Missing);
-            Assert.Empty(report.Unexpected);
-            Assert.Empty(report.Ignored);
-            var c = model.Config;
-            // Heads and eps come from config.json beside the file (the loader's own guess for width 24 would be 12 heads).
-            Assert.Equal((24, 2, 4, 48, 16, 2, 40, 3), (c.Dim, c.Depth, c.Heads, c.IntermediateDim, c.MaxPositions, c.TypeVocabSize, c.VocabSize, c.Classes));
-            Assert.Equal(1e-12, c.LayerNormEps);
-            Assert.Equal(Pooling.Pooler, c.Pooling);
-
             model.eval();
             using var _ = no_grad();
             using var scope = NewDisposeScope();
@@ -61,6 +52,18 @@ public sealed class ReferenceCheckpointTests(ITestOutputHelper output)
             // BertForSequenceClassification: classifier(pooler(h[:, 0])), through the model's own forward.
             var batch = new Batch(ids, mask, types);  // its tensors belong to the dispose scope
             Compare(expected, "logits", model.forward(batch));
+            AssertAllMatched();
+
+            // What the loader read, checked after the outputs so that a misreading fails on the numbers it changes.
+            // Every tensor is used (the pooler too); heads and eps come from config.json beside the file (the
+            // loader's own guess for width 24 would be 12 heads).
+            Assert.Empty(report.Missing);
+            Assert.Empty(report.Unexpected);
+            Assert.Empty(report.Ignored);
+            var c = model.Config;
+            Assert.Equal((24, 2, 4, 48, 16, 2, 40, 3), (c.Dim, c.Depth, c.Heads, c.IntermediateDim, c.MaxPositions, c.TypeVocabSize, c.VocabSize, c.Classes));
+            Assert.Equal(1e-12, c.LayerNormEps);
+            Assert.Equal(Pooling.Pooler, c.Pooling);
         }
     }
 
@@ -73,11 +76,6 @@ public sealed class ReferenceCheckpointTests(ITestOutputHelper output)
         var (model, report) = BertCheckpoint.Load(path, pooling: Pooling.Pooler);
         using (model)
         {
-            Assert.Empty(report.Unexpected);
-            Assert.Equal(new[] { "embeddings.position_ids" }, report.Ignored);
-            Assert.Equal(new[] { "classifier.bias", "classifier.weight" }, report.Missing.Order(StringComparer.Ordinal));  // a fresh head
-            Assert.Equal((4, 1e-12), (model.Config.Heads, model.Config.LayerNormEps));
-
             model.eval();
             using var _ = no_grad();
             using var scope = NewDisposeScope();
@@ -85,19 +83,25 @@ public sealed class ReferenceCheckpointTests(ITestOutputHelper output)
             var hidden = model.Encode(ids, mask, types);
             Compare(expected, "last_hidden_state", hidden, "hf-bert-model");
             Compare(expected, "pooler_output", model.Pool(hidden, mask), "hf-bert-model");
+            AssertAllMatched();
+            Assert.Empty(report.Unexpected);
+            Assert.Equal(new[] { "embeddings.position_ids" }, report.Ignored);
+            Assert.Equal(new[] { "classifier.bias", "classifier.weight" }, report.Missing.Order(StringComparer.Ordinal));  // a fresh head
+            Assert.Equal((4, 1e-12), (model.Config.Heads, model.Config.LayerNormEps));
         }
 
         // Pooled by mean (the library's default), the checkpoint's pooler is set aside and the features are the mean.
         var (meanModel, meanReport) = BertCheckpoint.Load(path);
         using (meanModel)
         {
-            Assert.Contains("pooler.weight", meanReport.Ignored);
             meanModel.eval();
             using var _ = no_grad();
             using var scope = NewDisposeScope();
             var (ids, mask, types) = expected.TextInputs();
             var batch = new Batch(ids, mask, types);  // its tensors belong to the dispose scope
             Compare(expected, "mean_pooled", meanModel.Features(batch), "hf-bert-model");
+            AssertAllMatched();
+            Assert.Contains("pooler.weight", meanReport.Ignored);
         }
     }
 
@@ -110,10 +114,10 @@ public sealed class ReferenceCheckpointTests(ITestOutputHelper output)
         {
             Assert.Empty(report.Missing);
             Assert.Empty(report.Unexpected);
-            var c = model.Config;
+            CompareImageOutputs(model, expected);
+            var c = model.Config;  // after the outputs, as above
             Assert.Equal((16, 4, 3, 24, 2, 4, 48, 5), (c.ImageSize, c.PatchSize, c.Channels, c.Dim, c.Depth, c.Heads, c.MlpDim, c.Classes));
             Assert.Equal(1e-12, c.LayerNormEps);
-            CompareImageOutputs(model, expected);
         }
     }
 
@@ -130,10 +134,10 @@ public sealed class ReferenceCheckpointTests(ITestOutputHelper output)
         {
             Assert.Empty(report.Missing);
             Assert.Empty(report.Unexpected);
-            var c = model.Config;
+            CompareImageOutputs(model, expected);
+            var c = model.Config;  // after the outputs, as above
             Assert.Equal((16, 4, 3, 24, 2, 4, 48, 5), (c.ImageSize, c.PatchSize, c.Channels, c.Dim, c.Depth, c.Heads, c.MlpDim, c.Classes));
             Assert.Equal(1e-6, c.LayerNormEps);
-            CompareImageOutputs(model, expected);
         }
     }
 
@@ -145,6 +149,7 @@ public sealed class ReferenceCheckpointTests(ITestOutputHelper output)
         using var batch = new Batch(expected.Input("pixel_values", ScalarType.Float32));
         Compare(expected, "cls_feature", model.Features(batch));
         Compare(expected, "logits", model.forward(batch));
+        AssertAllMatched();
     }
 
     private void Compare(Expected expected, string name, Tensor actual, string? checkpoint = null)
@@ -161,9 +166,14 @@ public sealed class ReferenceCheckpointTests(ITestOutputHelper output)
             if (d > max || double.IsNaN(d)) (max, worst) = (double.IsNaN(d) ? double.PositiveInfinity : d, i);
         }
         output.WriteLine($"{label}: max |diff| {max:0.###e+0} over {got.Length} values");
-        Assert.True(max <= Tolerance,
-            $"{label}: max |diff| {max:0.###e+0} > {Tolerance:0.#e+0} at flat index {worst} (expected {values[worst]}, got {got[worst]})");
+        if (!(max <= Tolerance))
+            mismatches.Add($"{label}: max |diff| {max:0.###e+0} > {Tolerance:0.#e+0} at flat index {worst} (expected {values[worst]}, got {got[worst]})");
     }
+
+    /// <summary>Every output compared so far that is off, all named at once (one misreading usually moves several).</summary>
+    private readonly List<string> mismatches = new();
+
+    private void AssertAllMatched() => Assert.True(mismatches.Count == 0, string.Join("\n", mismatches));
 
     /// <summary>A fixture's expected.json: inputs and outputs as {"shape": [...], "data": [...]} (row-major).</summary>
     private sealed class Expected
