@@ -5,7 +5,11 @@ using static TorchSharp.torch;
 
 namespace CoeffTune.Tests.Checkpoints;
 
-/// <summary>Writes models of this library out under other libraries' names, as those libraries would save them.</summary>
+/// <summary>
+/// Writes models of this library out under the names other libraries use, as this library believes they lay them
+/// out: for testing renaming, error messages and round trips. Whether those beliefs match the real layouts is
+/// checked against independently made checkpoints in <see cref="ReferenceCheckpointTests"/>.
+/// </summary>
 internal static class CheckpointTestFiles
 {
     public static string TempDir()
@@ -48,7 +52,7 @@ internal static class CheckpointTestFiles
         return result;
     }
 
-    /// <summary>timm's names: fused attn.qkv, attn.proj.</summary>
+    /// <summary>timm's names: fused attn.qkv (as believed: query, key, value along the output axis), attn.proj.</summary>
     public static Dictionary<string, Tensor> VitToTimm(VisionTransformer model)
     {
         var sd = model.state_dict();
