@@ -99,7 +99,9 @@ public static class VitCheckpoint
         int side = (int)Math.Round(Math.Sqrt(patches));
         if (side * side != patches)
             throw new ArgumentException($"tensor 'pos_embed' in checkpoint {source} has {pos.shape[1]} positions; expected 1 + a square number of patches");
-        int h = heads ?? CheckpointFile.GetInt(config, "num_attention_heads") ?? Math.Max(1, dim / 64);
+        // timm's own config.json keeps the constructor's arguments under model_args.
+        JsonElement? modelArgs = config is { ValueKind: JsonValueKind.Object } c && c.TryGetProperty("model_args", out var a) ? a : null;
+        int h = heads ?? CheckpointFile.GetInt(config, "num_attention_heads") ?? CheckpointFile.GetInt(modelArgs, "num_heads") ?? Math.Max(1, dim / 64);
         return new VitConfig
         {
             ImageSize = side * patch, PatchSize = patch, Channels = (int)proj.shape[1], Dim = dim,
