@@ -219,25 +219,32 @@ public static class OnnxExporter
                 x = LayerNorm(g.Node("Add", $"{p}/Add_output", [h, f]), layer.output_norm, $"{p}.output_norm", c.LayerNormEps);
             }
 
+            // The model's pooling (BertClassifier.Pool): mean over real tokens, the [CLS] state, or BERT's tanh pooler on it.
+            string Pool()
+            {
+                switch (c.Pooling)
+                {
+                    case Pooling.Mean: return MeanPool(x);
+                    case Pooling.Cls: return g.Node("Gather", "pooling/cls", [x, g.IntScalar(0)], OnnxGraph.AttrInt("axis", 1));
+                    case Pooling.Pooler:
+                        var cls = g.Node("Gather", "pooling/cls", [x, g.IntScalar(0)], OnnxGraph.AttrInt("axis", 1));
+                        return g.Node("Tanh", "pooler/Tanh", [Linear(cls, bert.pooler ?? throw new InvalidOperationException("pooler pooling without pooler weights"), "pooler")]);
+                    default:
+                        throw new NotSupportedException($"exporting {SentencePooling.Name(c.Pooling)} pooling is not supported (mean, cls and pooler are)");
+                }
+            }
+
             if (output == OnnxOutput.SentenceEmbedding)
             {
                 // nn.functional.normalize(p: 2, dim: 1): x / max(||x||, 1e-12).
-                var pooled = MeanPool(x);
+                var pooled = Pool();
                 var squares = g.Node("Mul", "normalize/Mul", [pooled, pooled]);
                 var norm = g.Node("Sqrt", "normalize/Sqrt", [g.Node("ReduceSum", "normalize/ReduceSum", [squares, g.Ints(1)], OnnxGraph.AttrInt("keepdims", 1))]);
                 g.Node("Div", SentenceEmbeddingName, [pooled, g.Node("Max", "normalize/Max", [norm, g.Float(1e-12f)])]);
                 g.Output(SentenceEmbeddingName, DataType.Float, "batch", c.Dim);
                 return;
             }
-            string features;
-            if (c.Pooling == Pooling.Mean) features = MeanPool(x);
-            else
-            {
-                // CLS pooling (BertClassifier.Features): the first token's state, through the tanh pooler when there is one.
-                features = g.Node("Gather", "pooling/cls", [x, g.IntScalar(0)], OnnxGraph.AttrInt("axis", 1));
-                if (bert.pooler is not null) features = g.Node("Tanh", "pooler/Tanh", [Linear(features, bert.pooler, "pooler")]);
-            }
-            Head(features, bert.classifier, bert.HeadName);
+            Head(Pool(), bert.classifier, bert.HeadName);
         }
 
         public void Image(VisionTransformer vit)

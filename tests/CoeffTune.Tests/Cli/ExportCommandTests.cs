@@ -247,6 +247,8 @@ public sealed class ExportCommandTests(RealModelsFixture models, ITestOutputHelp
     {
         var dict = Safetensors.LoadStateDict(path);
         edit(dict);
+        // PyBridge writes into an existing file without truncating it: a fresh file, so no stale bytes trail the tensors.
+        File.Delete(path);
         Safetensors.SaveStateDict(path, dict);
         foreach (var t in dict.Values) t.Dispose();
     }

@@ -63,7 +63,7 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
     {
         using var scope = NewDisposeScope();
         torch.manual_seed(3);
-        var model = new BertClassifier(TinyModels.BertShape with { Pooling = Pooling.Cls, HasPooler = true });
+        var model = new BertClassifier(TinyModels.BertShape with { Pooling = Pooling.Pooler, HasPooler = true });
         var peft = PeftModel.Wrap(model, "coeff+lora");
         SetAdapter(peft, seed: 8);
         Assert.NotNull(model.pooler);
