@@ -9,7 +9,7 @@ public static class FetchCommand
     public static Command Create()
     {
         var name = new Argument<string>("name") { Description = "asset to fetch, or 'all'" };
-        var cmd = new Command("fetch", "Download a real model or dataset into the cache ($COEFFTUNE_CACHE)") { name };
+        var cmd = new Command("fetch", "Download a real model or dataset into the cache ($COEFFTUNE_CACHE, else $XDG_CACHE_HOME/coefftune or ~/.cache/coefftune)") { name };
         cmd.SetAction(p => Run(p.GetValue(name)!));
         return cmd;
     }
