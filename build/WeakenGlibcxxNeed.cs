@@ -14,16 +14,27 @@ public class WeakenGlibcxxNeed : Task
 
     [Required] public string Directory { get; set; } = "";
 
+    /// <summary>auto: only where the system libstdc++ lacks the version; always: wherever the build runs; off: never.</summary>
+    [Required] public string Mode { get; set; } = "auto";
+
     public override bool Execute()
     {
-        if (!System.IO.Directory.Exists(Directory)) return true;
+        var mode = Mode.Trim().ToLowerInvariant();
+        if (mode != "auto" && mode != "always" && mode != "off")
+        {
+            Log.LogError($"CoeffTuneGlibcxxFix must be auto, always or off, not '{Mode}'.");
+            return false;
+        }
+        if (mode == "off" || !System.IO.Directory.Exists(Directory)) return true;
         var libs = System.IO.Directory.GetFiles(Directory, "libLibTorchSharp.so", SearchOption.AllDirectories);
-        if (libs.Length == 0 || SystemHasVersion()) return true;
+        if (libs.Length == 0) return true;
+        if (mode == "auto" && SystemHasVersion()) return true;
+        var why = mode == "auto" ? "system libstdc++ lacks it" : "CoeffTuneGlibcxxFix=always";
         foreach (var lib in libs)
         {
             try
             {
-                if (Weaken(lib)) Log.LogMessage(MessageImportance.High, $"Marked the {Version} need of {lib} weak (system libstdc++ lacks it).");
+                if (Weaken(lib)) Log.LogMessage(MessageImportance.High, $"Marked the {Version} need of {lib} weak ({why}).");
             }
             catch (Exception e)
             {
@@ -97,10 +108,11 @@ public class WeakenGlibcxxNeed : Task
                 off += (int)next;
             }
             if (!changed) return false;
-            var tmp = path + ".tmp";
+            // A new file renamed over the old one: if the output copy is a hard link or a symbolic link
+            // into the NuGet cache, the link is replaced and the cache keeps its original bytes.
+            var tmp = path + ".weak.tmp";
             File.WriteAllBytes(tmp, data);
-            File.Copy(tmp, path, true);
-            File.Delete(tmp);
+            File.Replace(tmp, path, null);
             return true;
         }
         return false;

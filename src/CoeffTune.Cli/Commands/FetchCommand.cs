@@ -10,7 +10,7 @@ public static class FetchCommand
     {
         var name = new Argument<string>("name") { Description = "asset to fetch, or 'all'" };
         var force = new Option<bool>("--force") { Description = "fetch again even if present (replaces a damaged copy)" };
-        var cmd = new Command("fetch", "Download a real model or dataset into the cache ($COEFFTUNE_CACHE), checked against its pinned SHA-256") { name, force };
+        var cmd = new Command("fetch", "Download a real model or dataset into the cache ($COEFFTUNE_CACHE, else $XDG_CACHE_HOME/coefftune or ~/.cache/coefftune), checked against its pinned SHA-256") { name, force };
         cmd.SetAction(p => Run(p.GetValue(name)!, p.GetValue(force)));
         return cmd;
     }

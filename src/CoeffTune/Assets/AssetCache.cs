@@ -1,11 +1,16 @@
 namespace CoeffTune.Assets;
 
 /// <summary>
-/// Where downloaded models and datasets live: $COEFFTUNE_CACHE if set, otherwise the git-ignored
-/// ".cache" folder at the root of the source tree the program runs from, otherwise ~/.cache/coefftune.
+/// Where downloaded models and datasets live. The default (<see cref="Default"/>) is the folder named by
+/// the COEFFTUNE_CACHE environment variable when it is set, otherwise the user's cache folder:
+/// $XDG_CACHE_HOME/coefftune, or ~/.cache/coefftune when XDG_CACHE_HOME is unset (or not an absolute path).
+/// It does not depend on where the program is installed or run from.
 /// </summary>
 public sealed class AssetCache
 {
+    /// <summary>The environment variable that overrides the default cache folder.</summary>
+    public const string EnvironmentVariable = "COEFFTUNE_CACHE";
+
     public string Root { get; }
 
     public AssetCache(string root)
@@ -13,26 +18,26 @@ public sealed class AssetCache
         Root = Path.GetFullPath(root);
     }
 
-    public static AssetCache Default { get; } = new(ResolveDefaultRoot());
+    /// <summary>The cache at <see cref="DefaultRoot()"/>, resolved once per process.</summary>
+    public static AssetCache Default { get; } = new(DefaultRoot());
 
     /// <summary>The folder for one asset (not created).</summary>
     public string PathFor(string name) => Path.Combine(Root, name);
 
-    /// <summary>The root of the source tree (the folder holding src/CoeffTune), or null.</summary>
-    public static string? FindSourceRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (Directory.Exists(Path.Combine(dir.FullName, "src", "CoeffTune")) && File.Exists(Path.Combine(dir.FullName, "README.md")))
-                return dir.FullName;
-        return null;
-    }
+    /// <summary>The default cache folder for this process's environment (see the class summary).</summary>
+    public static string DefaultRoot() =>
+        DefaultRoot(Environment.GetEnvironmentVariable, Environment.GetFolderPath(Environment.SpecialFolder.UserProfile));
 
-    private static string ResolveDefaultRoot()
+    /// <summary>The default cache folder for the given environment variables and home folder.</summary>
+    public static string DefaultRoot(Func<string, string?> environment, string? home)
     {
-        var env = Environment.GetEnvironmentVariable("COEFFTUNE_CACHE");
-        if (!string.IsNullOrWhiteSpace(env)) return env;
-        var src = FindSourceRoot();
-        if (src is not null) return Path.Combine(src, ".cache");
-        return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "coefftune");
+        var explicitRoot = environment(EnvironmentVariable);
+        if (!string.IsNullOrWhiteSpace(explicitRoot)) return Path.GetFullPath(explicitRoot);
+        // The XDG base directory specification says relative paths are to be ignored.
+        var xdg = environment("XDG_CACHE_HOME");
+        if (!string.IsNullOrWhiteSpace(xdg) && Path.IsPathFullyQualified(xdg)) return Path.Combine(xdg, "coefftune");
+        if (!string.IsNullOrWhiteSpace(home)) return Path.Combine(home, ".cache", "coefftune");
+        // No home folder (some service accounts): a per-machine folder is better than the working directory.
+        return Path.Combine(Path.GetTempPath(), "coefftune-cache");
     }
 }

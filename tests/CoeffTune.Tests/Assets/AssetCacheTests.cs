@@ -1,0 +1,48 @@
+using CoeffTune.Assets;
+
+namespace CoeffTune.Tests.Assets;
+
+public sealed class AssetCacheTests
+{
+    private static Func<string, string?> Env(params (string Name, string Value)[] vars) =>
+        name => vars.Where(v => v.Name == name).Select(v => v.Value).FirstOrDefault();
+
+    [Fact]
+    public void The_variable_wins_over_the_user_cache_folder()
+    {
+        var root = AssetCache.DefaultRoot(Env(("COEFFTUNE_CACHE", "/data/ct"), ("XDG_CACHE_HOME", "/x")), "/home/u");
+        Assert.Equal("/data/ct", root);
+    }
+
+    [Fact]
+    public void Without_the_variable_it_is_the_XDG_cache_folder()
+    {
+        Assert.Equal("/x/cache/coefftune", AssetCache.DefaultRoot(Env(("XDG_CACHE_HOME", "/x/cache")), "/home/u"));
+    }
+
+    [Fact]
+    public void Without_XDG_it_is_dot_cache_in_the_home_folder()
+    {
+        Assert.Equal("/home/u/.cache/coefftune", AssetCache.DefaultRoot(Env(), "/home/u"));
+        // The XDG specification says a relative XDG_CACHE_HOME is to be ignored; so is an empty variable.
+        Assert.Equal("/home/u/.cache/coefftune", AssetCache.DefaultRoot(Env(("XDG_CACHE_HOME", "rel/cache"), ("COEFFTUNE_CACHE", " ")), "/home/u"));
+    }
+
+    [Fact]
+    public void It_does_not_depend_on_where_the_program_is()
+    {
+        // The old default looked for a source tree above the program; the tests run inside one.
+        var root = AssetCache.DefaultRoot(Env(), "/home/u");
+        Assert.DoesNotContain(TestEnvironment.SourceRoot ?? "/nowhere", root);
+    }
+
+    [Fact]
+    public void The_tests_use_the_repository_cache_unless_told_otherwise()
+    {
+        Assert.NotNull(TestEnvironment.SourceRoot);
+        var expected = string.IsNullOrWhiteSpace(TestEnvironment.CacheVariableAtStart)
+            ? Path.Combine(TestEnvironment.SourceRoot!, ".cache")
+            : Path.GetFullPath(TestEnvironment.CacheVariableAtStart);
+        Assert.Equal(expected, AssetCache.Default.Root);
+    }
+}
