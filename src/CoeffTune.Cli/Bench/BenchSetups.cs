@@ -43,7 +43,7 @@ public static class BenchSetups
     {
         Name = "vtab-mini", Model = "vit-fmnist", Tasks = VtabTasks, Methods = Methods(fullLr: 3e-4, dora: false),
         Train = new TrainOptions { Epochs = 20, BatchSize = 32, LearningRate = 1e-3, WeightDecay = 1e-4 },
-    }, quick);
+    }, quick, quickLr: 1e-2);
 
     public static BenchSetup Text(bool quick) => Shrink(new BenchSetup
     {
@@ -65,13 +65,17 @@ public static class BenchSetups
             new("coeff+lora p=0.2", "coeff+lora", Opt("coeff", new JsonObject { ["coeff_dropout"] = 0.2 })),
             new("coeff+lora p=0.4", "coeff+lora", Opt("coeff", new JsonObject { ["coeff_dropout"] = 0.4 })),
         },
-    }, quick);
+    }, quick, quickLr: 1e-2);
 
-    /// <summary>The --quick budgets: one seed, tiny splits, a short pretraining.</summary>
-    private static BenchSetup Shrink(BenchSetup s, bool quick) => !quick ? s : s with
+    /// <summary>
+    /// The --quick budgets: one seed, small splits, a short pretraining, and enough steps (6 a epoch, 8 epochs)
+    /// for every method to learn something, so a smoke run can tell a method that learns from one that does not.
+    /// The ViT pretrained for a quick run is weak, so the image benches train it at a higher learning rate.
+    /// </summary>
+    private static BenchSetup Shrink(BenchSetup s, bool quick, double? quickLr = null) => !quick ? s : s with
     {
-        Seeds = 1, TrainSize = 48, ValidationSize = 24, TestSize = 100, MaxTokens = 32,
-        Train = s.Train with { Epochs = 2 },
-        Pretrain = new PretrainOptions { TrainImages = 2000, Epochs = 1 },
+        Seeds = 1, TrainSize = 96, ValidationSize = 32, TestSize = 100, MaxTokens = 32,
+        Train = s.Train with { Epochs = 8, BatchSize = 16, LearningRate = quickLr ?? s.Train.LearningRate },
+        Pretrain = new PretrainOptions { TrainImages = 4000, Epochs = 2 },
     };
 }

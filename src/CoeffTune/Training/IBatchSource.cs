@@ -14,6 +14,8 @@ public interface IBatchSource
 /// <summary>A batch source over tensors already in memory (inputs (N, ...), labels (N)).</summary>
 public sealed class TensorBatchSource(Tensor inputs, Tensor labels) : IBatchSource
 {
+    public Tensor Inputs => inputs;
+    public Tensor Labels => labels;
     public int Count => (int)labels.shape[0];
 
     public Batch MakeBatch(int[] indices, Device device)

@@ -40,6 +40,43 @@ public sealed class AdapterCommandTests(RealModelsFixture models, Xunit.Abstract
         Assert.Contains("trained head", doc.RootElement.GetProperty("note").GetString());
     }
 
+    /// <summary>
+    /// An adapter whose head is set by hand: weights zero, biases ln 0.1, ln 0.2, ln 0.7. Whatever the text, the
+    /// logits are those biases and the probabilities exactly 0.1, 0.2 and 0.7, so predict's whole path (adapter
+    /// loading, label order, softmax, argmax) is checked against numbers known in advance.
+    /// </summary>
+    [SkippableFact]
+    public void Predict_with_a_hand_set_head_gives_the_known_probabilities()
+    {
+        models.Require("minilm");
+        using var tmp = new TempDir();
+        var dir = Path.Combine(tmp.Path, "adapter");
+        using (var scope = NewDisposeScope())
+        {
+            var bert = PretrainedModels.LoadBert("minilm", classes: 3, maxLength: TrainedRun.MaxTokens).Model;
+            var peft = PeftModel.Wrap(bert, "linear");
+            using (no_grad())
+            {
+                bert.classifier.weight!.zero_();
+                bert.classifier.bias!.copy_(tensor(new[] { MathF.Log(0.1f), MathF.Log(0.2f), MathF.Log(0.7f) }));
+            }
+            AdapterFile.Save(peft, dir, "minilm", ["low", "middle", "high"]);
+        }
+        var (code, stdout, stderr) = CliRunner.Run(["predict", "--adapter", dir, "--json", .. Texts]);
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        foreach (var p in doc.RootElement.GetProperty("predictions").EnumerateArray())
+        {
+            Assert.Equal("high", p.GetProperty("label").GetString());
+            Assert.Equal(2, p.GetProperty("index").GetInt32());
+            var probs = p.GetProperty("probabilities");
+            // float32 softmax of logits of size ~2: about 1e-7 relative error.
+            Assert.Equal(0.1, probs.GetProperty("low").GetDouble(), 6);
+            Assert.Equal(0.2, probs.GetProperty("middle").GetDouble(), 6);
+            Assert.Equal(0.7, probs.GetProperty("high").GetDouble(), 6);
+        }
+    }
+
     [SkippableFact]
     public void Predict_gives_probabilities_summing_to_one_and_the_argmax_label()
     {

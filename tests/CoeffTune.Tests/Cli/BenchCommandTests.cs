@@ -5,7 +5,7 @@ namespace CoeffTune.Tests.Cli;
 
 /// <summary>Every benchmark's --quick mode end to end, through the command line, on real data.</summary>
 [Collection(RealDataCollection.Name)]
-public sealed class BenchCommandTests : IDisposable
+public sealed class BenchCommandTests(Xunit.Abstractions.ITestOutputHelper output) : IDisposable
 {
     private readonly TempDir temp = new();
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(6);
@@ -23,13 +23,27 @@ public sealed class BenchCommandTests : IDisposable
         return JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, $"{name}.json"))).RootElement;
     }
 
-    private static void AssertAccuracies(JsonElement methods)
+    /// <summary>Chance on each task's test set: uniform classes, except SpamAssassin's majority (ham, 68.6%).</summary>
+    private static readonly Dictionary<string, double> Chance = new()
+    {
+        ["digits"] = 10, ["mnist-rotation"] = 25, ["spam"] = 68.6,
+    };
+
+    /// <summary>
+    /// Every method learned: on each task its test accuracy is above chance by at least <paramref name="margin"/>
+    /// points. The margins were fixed from one quick run of each bench made before these assertions were
+    /// written (its accuracies are in the comments at each call), at about half the smallest gain over chance
+    /// seen, so a method that stops learning fails and run-to-run noise does not.
+    /// </summary>
+    private void AssertLearned(JsonElement methods, double margin)
     {
         foreach (var m in methods.EnumerateObject())
-        {
-            double mean = m.Value.GetProperty("mean").GetDouble();
-            Assert.InRange(mean, 0, 100);
-        }
+            foreach (var t in m.Value.GetProperty("tasks").EnumerateObject())
+            {
+                double acc = t.Value.GetDouble(), chance = Chance[t.Name];
+                output.WriteLine($"{m.Name} on {t.Name}: {acc:F2} % (chance {chance:F1} %, required {chance + margin:F1} %)");
+                Assert.True(acc >= chance + margin, $"{m.Name} on {t.Name}: {acc:F2} % is not {margin} points above chance ({chance:F1} %)");
+            }
     }
 
     [Fact]
@@ -37,7 +51,8 @@ public sealed class BenchCommandTests : IDisposable
     {
         var j = RunBench("vtab-mini", "--tasks", "digits", "mnist-rotation", "--methods", "linear", "coeff", "coeff+lora");
         var methods = j.GetProperty("methods");
-        AssertAccuracies(methods);
+        // Seen: digits 22 / 29 / 30 %, mnist-rotation 35 / 34 / 32 % (linear / coeff / coeff+lora): gains of 7 to 20 points.
+        AssertLearned(methods, margin: 3);
         // 4 layers x 8 heads: 4 * 64 alphas; LoRA rank 8 on query and value (64 -> 64): 4 * 2 * 8 * 128.
         Assert.Equal(0, methods.GetProperty("linear").GetProperty("trainable").GetInt64());
         Assert.Equal(256, methods.GetProperty("coeff").GetProperty("trainable").GetInt64());
@@ -53,7 +68,8 @@ public sealed class BenchCommandTests : IDisposable
     {
         var j = RunBench("text", "--tasks", "spam", "--methods", "linear", "coeff+dora");
         var methods = j.GetProperty("methods");
-        AssertAccuracies(methods);
+        // Seen: linear 74 %, coeff+dora 83 % against a majority of 68.6 %: gains of 5.4 and 14.4 points.
+        AssertLearned(methods, margin: 2.5);
         // MiniLM: 6 layers x 12 heads; DoRA rank 8 on query and value (384 -> 384) with a magnitude per output.
         Assert.Equal(6 * 144 + 6 * 2 * (8 * 768 + 384), methods.GetProperty("coeff+dora").GetProperty("trainable").GetInt64());
     }
@@ -63,7 +79,8 @@ public sealed class BenchCommandTests : IDisposable
     {
         var j = RunBench("ablation", "--tasks", "digits", "--methods", "direct, random init", "coeff+lora p=0.4");
         Assert.Equal(2, j.GetProperty("methods").EnumerateObject().Count());
-        AssertAccuracies(j.GetProperty("methods"));
+        // Seen: direct random init 27 %, coeff+lora p=0.4 28 % on digits: gains of 17 and 18 points.
+        AssertLearned(j.GetProperty("methods"), margin: 8);
     }
 
     [Fact]
@@ -74,7 +91,9 @@ public sealed class BenchCommandTests : IDisposable
         var j = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "cost.json"))).RootElement;
         var ratios = j.GetProperty("ratios").EnumerateArray().ToList();
         Assert.Equal(2 * 6, ratios.Count);            // two models x (linear, lora, ssf, full, and lora, full storing the maps)
-        Assert.All(ratios, r => Assert.InRange(r.GetProperty("time_ratio").GetDouble(), 0.05, 20));
+        // Times are measurements that a busy machine moves freely (the bench reports them; no test bounds them):
+        // here only that each ratio was measured. FLOPs are counted, so their ratio is asserted.
+        Assert.All(ratios, r => Assert.True(double.IsFinite(r.GetProperty("time_ratio").GetDouble()) && r.GetProperty("time_ratio").GetDouble() > 0));
         Assert.All(ratios, r => Assert.True(r.GetProperty("flops_ratio").GetDouble() > 1.0));
         Assert.True(j.GetProperty("matmul_peak_gflops").GetDouble() > 0.1);
     }

@@ -40,8 +40,9 @@ public class PeftModelTests
         var peft = PeftModel.Wrap(model, recipe);
         model.train();
         var before = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
-        var groups = peft.ParameterGroups(1e-2, 0.01);
-        var opt = optim.AdamW(groups.Select(g => new AdamW.ParamGroup(g.Parameters, lr: g.LearningRate, weight_decay: g.WeightDecay)));
+        // Weight decay 0: a parameter can then only move through its gradient, so a change proves a gradient reached it.
+        var groups = peft.ParameterGroups(1e-2, 0.0);
+        var opt = optim.AdamW(groups.Select(g => new AdamW.ParamGroup(g.Parameters, lr: g.LearningRate, weight_decay: 0.0)));
         var batch = TinyModels.TextBatch();
         // Two steps: after one, LoRA's A has no gradient yet (B starts at zero).
         for (int i = 0; i < 2; i++)

@@ -46,6 +46,50 @@ public class TrainerTests : IDisposable
         Assert.Equal(result.BestValidation.Accuracy, again.Accuracy);
     }
 
+    /// <summary>A validation set graded with its true labels on the first pass and with wrong ones (shifted by one) after.</summary>
+    private sealed class WorseAfterFirstPass(TensorBatchSource data) : IBatchSource
+    {
+        private int passes;
+        public int Count => data.Count;
+        public CoeffTune.Models.Batch MakeBatch(int[] indices, Device device)
+        {
+            if (indices[0] == 0) passes++;
+            var b = data.MakeBatch(indices, device);
+            return passes == 1 ? b : b with { Labels = (b.Labels! + 1).remainder(3) };
+        }
+    }
+
+    /// <summary>Snapshots the trainable weights at every evaluation.</summary>
+    private sealed class WeightsPerEpoch(PeftModel peft) : ITrainingObserver
+    {
+        public List<Dictionary<string, Tensor>> Snapshots { get; } = new();
+        public void OnEvaluation(EpochMetrics metrics, bool best)
+        {
+            var state = peft.Model.state_dict();
+            // The trainer evaluates inside a per-step dispose scope: the copies are moved out of it.
+            Snapshots.Add(peft.TrainableNames.ToDictionary(n => n, n => state[n].detach().clone().DetachFromDisposeScope()));
+        }
+    }
+
+    [Fact]
+    public void The_best_epoch_is_kept_when_it_is_not_the_last()
+    {
+        using var scope = NewDisposeScope();
+        var peft = PeftModel.Wrap(TinyModels.Vit(), "coeff+lora");
+        var epochs = new WeightsPerEpoch(peft);
+        var result = new Trainer(peft, Options with { Epochs = 4, LearningRate = 1e-2 }, epochs).Fit(Bands(160, 1), new WorseAfterFirstPass(Bands(64, 2)), dir);
+        Assert.Equal(1, result.BestEpoch);
+        Assert.True(result.BestValidation.Accuracy > result.History[^1].Validation.Accuracy + 0.3,
+            $"best {result.BestValidation.Accuracy} vs last {result.History[^1].Validation.Accuracy}");
+        // The model ends with the first epoch's weights, not the last epoch's.
+        var final = peft.Model.state_dict();
+        foreach (var name in peft.TrainableNames)
+        {
+            Assert.True(MaxAbsDiff(final[name], epochs.Snapshots[0][name]) == 0.0, $"{name} is not the best epoch's");
+            Assert.True(MaxAbsDiff(final[name], epochs.Snapshots[^1][name]) > 0.0, $"{name} equals the last epoch's");
+        }
+    }
+
     [Fact]
     public void Stopping_mid_epoch_and_resuming_ends_exactly_where_an_uninterrupted_run_ends()
     {
