@@ -106,30 +106,16 @@ public sealed class ReferenceCheckpointTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Transformers_vit_for_image_classification_matches_the_reference()
-    {
-        var expected = Expected.Read("hf-vit-image-classification");
-        var (model, report) = VitCheckpoint.Load(Path.Combine(Dir("hf-vit-image-classification"), "model.safetensors"));
-        using (model)
-        {
-            Assert.Empty(report.Missing);
-            Assert.Empty(report.Unexpected);
-            CompareImageOutputs(model, expected);
-            var c = model.Config;  // after the outputs, as above
-            Assert.Equal((16, 4, 3, 24, 2, 4, 48, 5), (c.ImageSize, c.PatchSize, c.Channels, c.Dim, c.Depth, c.Heads, c.MlpDim, c.Classes));
-            Assert.Equal(1e-12, c.LayerNormEps);
-        }
-    }
+    public void Transformers_vit_for_image_classification_matches_the_reference() => VitMatches("hf-vit-image-classification", 1e-12);
 
+    /// <summary>timm's config.json names no LayerNorm eps (timm's is 1e-6) and keeps the head count under model_args.</summary>
     [Fact]
-    public void Timm_vision_transformer_matches_the_reference()
+    public void Timm_vision_transformer_matches_the_reference() => VitMatches("timm-vit", 1e-6);
+
+    private void VitMatches(string fixture, double eps)
     {
-        var expected = Expected.Read("timm-vit");
-        // timm's config.json names no LayerNorm eps (timm's is 1e-6) and keeps the head count only under model_args,
-        // which the loader does not read: the caller passes it, as a timm user names the architecture.
-        using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir("timm-vit"), "config.json")));
-        int heads = config.RootElement.GetProperty("model_args").GetProperty("num_heads").GetInt32();
-        var (model, report) = VitCheckpoint.Load(Path.Combine(Dir("timm-vit"), "model.safetensors"), heads: heads);
+        var expected = Expected.Read(fixture);
+        var (model, report) = VitCheckpoint.Load(Path.Combine(Dir(fixture), "model.safetensors"));
         using (model)
         {
             Assert.Empty(report.Missing);
@@ -137,7 +123,7 @@ public sealed class ReferenceCheckpointTests(ITestOutputHelper output)
             CompareImageOutputs(model, expected);
             var c = model.Config;  // after the outputs, as above
             Assert.Equal((16, 4, 3, 24, 2, 4, 48, 5), (c.ImageSize, c.PatchSize, c.Channels, c.Dim, c.Depth, c.Heads, c.MlpDim, c.Classes));
-            Assert.Equal(1e-6, c.LayerNormEps);
+            Assert.Equal(eps, c.LayerNormEps);
         }
     }
 
