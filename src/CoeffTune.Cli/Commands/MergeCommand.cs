@@ -51,12 +51,8 @@ public static class MergeCommand
         var tensors = m.BaseKeys.OrderBy(k => k, StringComparer.Ordinal).ToDictionary(k => k, k => state[k].detach().cpu().contiguous());
         var runtime = state.Keys.Where(k => !m.BaseKeys.Contains(k) && m.Peft.Methods.Any(x => !x.CanMerge && x.TrainableNames.Contains(k)))
             .OrderBy(k => k, StringComparer.Ordinal).ToList();
-        var dir = Path.GetDirectoryName(Path.GetFullPath(outPath))!;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(outPath)}.{Environment.ProcessId}.tmp");
-        Safetensors.SaveStateDict(tmp, tensors);
+        CoeffTune.IO.AtomicFile.Write(outPath, tmp => Safetensors.SaveStateDict(tmp, tensors));
         foreach (var t in tensors.Values) t.Dispose();
-        File.Move(tmp, outPath, overwrite: true);
 
         var info = new JsonObject
         {

@@ -50,12 +50,24 @@ public static class VitPretraining
 {
     public const string WeightsFile = "model.safetensors";
     public const string InfoFile = "pretrain.json";
+    /// <summary>
+    /// The version of the pretraining code (model, data, schedule). A cached model made by another version is
+    /// pretrained anew, so a change to this code never leaves a stale model in use; raise it with every such change.
+    /// </summary>
+    public const int CodeVersion = 2;
 
     /// <summary>Whether the ViT <paramref name="o"/> describes is already pretrained in the cache.</summary>
     public static bool IsCached(PretrainOptions o, AssetCache? cache = null)
     {
         var dir = (cache ?? AssetCache.Default).PathFor(o.CacheName);
-        return File.Exists(Path.Combine(dir, InfoFile)) && File.Exists(Path.Combine(dir, WeightsFile));
+        return CachedVersion(Path.Combine(dir, InfoFile)) == CodeVersion && File.Exists(Path.Combine(dir, WeightsFile));
+    }
+
+    private static int? CachedVersion(string info)
+    {
+        if (!File.Exists(info)) return null;
+        try { return JsonDocument.Parse(File.ReadAllText(info)).RootElement.TryGetProperty("version", out var v) && v.TryGetInt32(out int n) ? n : 1; }
+        catch (JsonException) { return null; }
     }
 
     public static PretrainedVit Ensure(PretrainOptions o, AssetCache? cache = null, TextWriter? log = null, ITrainingObserver? observer = null)
@@ -64,11 +76,13 @@ public static class VitPretraining
         log ??= TextWriter.Null;
         var dir = cache.PathFor(o.CacheName);
         var info = Path.Combine(dir, InfoFile);
-        if (File.Exists(info) && File.Exists(Path.Combine(dir, WeightsFile)))
+        if (IsCached(o, cache))
         {
             var j = JsonDocument.Parse(File.ReadAllText(info)).RootElement;
             return new PretrainedVit(Path.Combine(dir, WeightsFile), VitConfig.Tiny28(), j.GetProperty("test_accuracy").GetDouble(), j.GetProperty("seconds").GetDouble());
         }
+        if (CachedVersion(info) is int old)
+            log.WriteLine($"the cached {o.CacheName} was pretrained by version {old} of the pretraining code, this is version {CodeVersion}: pretraining anew");
         log.WriteLine($"pretraining a ViT ({o.CacheName}) on Fashion-MNIST; cached in {dir} for later runs");
         var task = TaskCatalog.Load("fashion-mnist", cache, log);
         var train = task.ImageTrain;
@@ -84,12 +98,13 @@ public static class VitPretraining
         var test = new ImageBatchSource(task.ImageTest);
         var result = trainer.Fit(new ImageBatchSource(train), test, Path.Combine(dir, "run"), resume: true);
         var acc = Trainer.Evaluate(model, test, 256, torch.device(o.Device)).Accuracy;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, $".{WeightsFile}.tmp");
         var state = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu());
-        Safetensors.SaveStateDict(tmp, state);
-        File.Move(tmp, Path.Combine(dir, WeightsFile), true);
-        File.WriteAllText(info, JsonSerializer.Serialize(new { test_accuracy = acc, seconds = result.Seconds, epochs = o.Epochs, train_images = train.Count }));
+        IO.AtomicFile.Write(Path.Combine(dir, WeightsFile), tmp => Safetensors.SaveStateDict(tmp, state));
+        // Written last: its presence, with this code's version, marks the pretrained model complete.
+        IO.AtomicFile.WriteAllText(info, JsonSerializer.Serialize(new
+        {
+            version = CodeVersion, test_accuracy = acc, seconds = result.Seconds, epochs = o.Epochs, train_images = train.Count,
+        }));
         Directory.Delete(Path.Combine(dir, "run"), true);
         log.WriteLine($"pretrained ViT: Fashion-MNIST test accuracy {acc:P2} in {result.Seconds:F0} s");
         return new PretrainedVit(Path.Combine(dir, WeightsFile), VitConfig.Tiny28(), acc, result.Seconds);
