@@ -70,4 +70,40 @@ public sealed class RunFolderCommandTests(RealModelsFixture models)
         Assert.Contains("base model 'vit-fmnist-17x1' is not in the cache", err);
         Assert.DoesNotContain("pretraining", err);
     }
+
+    [SkippableFact]
+    public void Per_method_flags_reach_the_adapter()
+    {
+        models.Require("minilm");
+        using var tmp = new TempDir();
+        var run = Path.Combine(tmp.Path, "run");
+        var (code, _, err) = CliRunner.Run([.. Small, "--method", "coeff+lora", "--lora-r", "4", "--lora-alpha", "8", "--lora-targets", "query",
+            "--coeff-dropout", "0.2", "--out", run]);
+        Assert.True(code == 0, err);
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(run, FineTune.AdapterFolder, AdapterFile.ConfigName)))!;
+        var methods = config["methods"]!;
+        Assert.Equal(4, methods["lora"]!["r"]!.GetValue<int>());
+        Assert.Equal(8.0, methods["lora"]!["lora_alpha"]!.GetValue<double>());
+        Assert.Equal(["query"], methods["lora"]!["target_modules"]!.AsArray().Select(t => t!.GetValue<string>()));
+        Assert.Equal(0.2, methods["coeff"]!["coeff_dropout"]!.GetValue<double>());
+        // 6 layers: alpha 12 x 12, LoRA rank 4 on query (384 -> 384) only, the head 384 x 2 + 2.
+        Assert.Equal(6 * 144 + 6 * 4 * (384 + 384) + 770, config["trainable"]!.GetValue<long>());
+    }
+
+    [SkippableFact]
+    public void A_model_file_given_by_path_embeds_like_the_named_model()
+    {
+        var asset = models.Require("minilm");
+        var byName = CliRunner.Run("embed", "--model", "minilm", "--json", "Hello, World! Ünïcödé costs $5.");
+        var byPath = CliRunner.Run("embed", "--model", asset.ModelPath(models.Cache), "--json", "Hello, World! Ünïcödé costs $5.");
+        Assert.True(byPath.Code == 0, byPath.Err);
+        double[] Vector(string json) => System.Text.Json.JsonDocument.Parse(json).RootElement.GetProperty("embeddings")[0]
+            .GetProperty("vector").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+        var a = Vector(byName.Out);
+        var b = Vector(byPath.Out);
+        // A bare folder (model.onnx and vocab.txt) has no sentence-transformers config: mean pooling without the
+        // Normalize module, so the same direction at another length; and the tokenizer's defaults are uncased.
+        double dot = a.Zip(b, (x, y) => x * y).Sum(), nb = Math.Sqrt(b.Sum(x => x * x));
+        Assert.Equal(1.0, dot / nb, 6);
+    }
 }
