@@ -132,29 +132,48 @@ public sealed class TextTokenizer : IDisposable
         return new Batch(tensor(ids, shape).to(device), tensor(mask, shape).to(device), zeros(shape, ScalarType.Int64, device));
     }
 
-    public void Dispose() => native.Dispose();
+    /// <summary>Nothing to release: the native tokenizer is shared by every tokenizer of the same definition and lives with the process.</summary>
+    public void Dispose() { }
 
     private int[] EncodeFull(string text)
     {
-        var ids = native.Encode(text);
+        uint[] ids;
+        lock (NativeLock) ids = native.Encode(text);
         var result = new int[ids.Length];
         for (int i = 0; i < ids.Length; i++) result[i] = checked((int)ids[i]);
         return result;
     }
 
+    /// <summary>
+    /// Every call into the native binding is made under this lock. The binding keeps its tokenizers in a
+    /// process-wide table that its finalizers also change; one native tokenizer per definition, never
+    /// finalized and only used under the lock, keeps that table from being changed while another thread reads it.
+    /// </summary>
+    private static readonly object NativeLock = new();
+    private static readonly Dictionary<string, Tokenizers.DotNet.Tokenizer> Natives = new();
+
     /// <summary>Hugging Face's library reads a file: the definition is written once, named by its hash, to a temp folder.</summary>
     private static Tokenizers.DotNet.Tokenizer LoadNative(JsonObject definition, string source)
     {
         var bytes = Encoding.UTF8.GetBytes(definition.ToJsonString());
-        var dir = Path.Combine(Path.GetTempPath(), "coefftune-tokenizers");
-        Directory.CreateDirectory(dir);
-        var path = Path.Combine(dir, Convert.ToHexStringLower(SHA256.HashData(bytes)) + ".json");
-        if (!File.Exists(path) || new FileInfo(path).Length != bytes.Length)
-            IO.AtomicFile.WriteAllBytes(path, bytes);
-        try { return new Tokenizers.DotNet.Tokenizer(vocabPath: path); }
-        catch (Tokenizers.DotNet.TokenizerException e)
+        var hash = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        lock (NativeLock)
         {
-            throw new InvalidDataException($"{source}: Hugging Face's tokenizers library refused the definition ({e.Message})", e);
+            if (Natives.TryGetValue(hash, out var cached)) return cached;
+            var dir = Path.Combine(Path.GetTempPath(), "coefftune-tokenizers");
+            Directory.CreateDirectory(dir);
+            var path = Path.Combine(dir, hash + ".json");
+            if (!File.Exists(path) || new FileInfo(path).Length != bytes.Length)
+                IO.AtomicFile.WriteAllBytes(path, bytes);
+            Tokenizers.DotNet.Tokenizer native;
+            try { native = new Tokenizers.DotNet.Tokenizer(vocabPath: path); }
+            catch (Tokenizers.DotNet.TokenizerException e)
+            {
+                throw new InvalidDataException($"{source}: Hugging Face's tokenizers library refused the definition ({e.Message})", e);
+            }
+            GC.SuppressFinalize(native);
+            Natives[hash] = native;
+            return native;
         }
     }
 }
