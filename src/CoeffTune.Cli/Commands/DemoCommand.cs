@@ -37,13 +37,15 @@ public static class DemoCommand
                 .Select(o => ConsoleProgress.Run($"{o.Method}", obs => FineTune.Run(o, obs, ConsoleProgress.Log)))
                 .ToList();
             foreach (var (r, o) in runs.Zip(new[] { baseOptions, adaptedOptions })) Report.Write(r, o.OutDir);
+            // The result goes to the current standard output (AnsiConsole binds the output it first saw).
+            var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
             var t = new Table().Title("SpamAssassin test accuracy").AddColumns("model", "recipe", "trainable", "test accuracy", "time");
             foreach (var r in runs)
                 t.AddRow(r.Recipe == "linear" ? "base (frozen MiniLM, linear head)" : "adapted", r.Recipe, $"{r.Trainable.Total:N0} ({r.Trainable.Percent:0.00}%)",
                     $"[bold]{r.Test.Accuracy:P2}[/]", $"{r.Seconds:F0} s");
-            AnsiConsole.Write(t);
-            AnsiConsole.MarkupLine($"adapted: {Markup.Escape(runs[1].Trainable.ToString())}");
-            AnsiConsole.MarkupLine($"the adapter ({new FileInfo(Path.Combine(runs[1].AdapterDir, "adapter_model.safetensors")).Length / 1024.0:F0} KiB) is in {Markup.Escape(runs[1].AdapterDir)}");
+            console.Write(t);
+            console.MarkupLine($"adapted: {Markup.Escape(runs[1].Trainable.ToString())}");
+            console.MarkupLine($"the adapter ({new FileInfo(Path.Combine(runs[1].AdapterDir, "adapter_model.safetensors")).Length / 1024.0:F0} KiB) is in {Markup.Escape(runs[1].AdapterDir)}");
             return 0;
         });
         return cmd;
