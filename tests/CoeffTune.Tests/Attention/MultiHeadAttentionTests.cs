@@ -110,4 +110,45 @@ public class MultiHeadAttentionTests
         Assert.Equal(0.0, mixed[0, TensorIndex.Colon, TensorIndex.Colon, TensorIndex.Slice(6)].abs().max().ToDouble());
         Assert.True(mixed.min().ToDouble() < 0, "a random alpha should produce negative entries");
     }
+
+    /// <summary>
+    /// Attention dropout with a map transform attached: in training it drops entries of the mixed maps and scales
+    /// the kept ones by 1 / (1 - p), so the mean over many draws is the evaluation output; evaluation applies none.
+    /// </summary>
+    [Fact]
+    public void Attention_dropout_applies_to_the_mixed_maps_in_training_only()
+    {
+        using var scope = NewDisposeScope();
+        torch.manual_seed(4);
+        var attn = new MultiHeadAttention(16, 4, attentionDropout: 0.5);
+        var mixing = new CoeffMixing(4, new CoeffConfig());
+        using (no_grad()) mixing.alpha.copy_(randn(4, 4) * 0.3);
+        attn.AttachMapTransform(mixing);
+        var x = randn(2, 6, 16);
+        attn.eval();
+        Tensor evaluation;
+        using (no_grad()) evaluation = attn.forward(x);
+        // Without dropout the same module gives the same output: evaluation applies none.
+        var plain = new MultiHeadAttention(16, 4);
+        plain.load_state_dict(attn.state_dict(), strict: false);
+        var plainMixing = new CoeffMixing(4, new CoeffConfig());
+        using (no_grad()) plainMixing.alpha.copy_(mixing.alpha);
+        plain.AttachMapTransform(plainMixing);
+        plain.eval();
+        using (no_grad()) Assert.True(MaxAbsDiff(plain.forward(x), evaluation) < 1e-6);
+
+        attn.train();
+        mixing.eval();   // the coefficients' own dropout off: only attention dropout acts
+        Tensor first, sum = zeros_like(evaluation);
+        using (no_grad())
+        {
+            first = attn.forward(x);
+            sum.add_(first);
+            for (int i = 1; i < 2000; i++) sum.add_(attn.forward(x));
+        }
+        Assert.True(MaxAbsDiff(first, evaluation) > 1e-2, "training applies dropout");
+        // 2,000 draws: the mean is within a few percent of the evaluation output's scale.
+        double scale = evaluation.abs().mean().ToDouble();
+        Assert.True(MaxAbsDiff(sum / 2000, evaluation) < 0.1 * scale, $"mean of training outputs off by {MaxAbsDiff(sum / 2000, evaluation):G3} (scale {scale:G3})");
+    }
 }

@@ -10,6 +10,10 @@ public class FilterSubspaceToyTests
         var results = FilterSubspaceToy.Run(new ToyOptions { Seeds = 2, Budgets = new[] { 300 } })[0];
         var (i, ii, iii, iv) = (results[0], results[1], results[2], results[3]);
         Assert.All(i.Mse, m => Assert.True(m >= ToyClaims.HullBound - 1e-6, $"(i) MSE {m} below the hull bound"));
+        // The bound holds whatever training does; training must also come close to it, or setting (i) would show
+        // only that the maps were never fitted. This test's short runs measured 0.2551 and 0.2552 (the command's
+        // longer ones 0.25005); outputs left at the centre, as untrained uniform maps give, score 0.75.
+        Assert.All(i.Mse, m => Assert.True(m <= ToyClaims.HullBound + 0.01, $"(i) MSE {m}: training did not reach the hull bound"));
         Assert.True(i.AllInsideSquare);
         Assert.False(ii.AllInsideSquare);                     // a trained W_v scales the hull itself
         Assert.True(iii.MseMean < ToyClaims.NearZero, $"(iii) MSE {iii.MseMean}");
