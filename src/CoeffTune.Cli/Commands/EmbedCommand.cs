@@ -87,29 +87,16 @@ public static class EmbedCommand
             if (texts.Length > 1)
             {
                 Console.WriteLine(config.Normalize ? "cosine similarity:" : "cosine similarity (of the normalised vectors):");
-                var unit = embeddings.Select(e => Unit(e.Vector)).ToArray();
+                var unit = embeddings.Select(e => EmbeddingIndex.Unit(e.Vector)).ToArray();
                 Console.WriteLine("     " + string.Concat(Enumerable.Range(0, texts.Length).Select(j => $"{j,8}")));
                 for (int i = 0; i < texts.Length; i++)
                     Console.WriteLine($"{i,4} " + string.Concat(Enumerable.Range(0, texts.Length).Select(j =>
-                        Dot(unit[i], unit[j]).ToString("F4", inv).PadLeft(8))));
+                        EmbeddingIndex.Dot(unit[i], unit[j]).ToString("F4", inv).PadLeft(8))));
             }
         }
         for (int i = 0; i < texts.Length; i++)
             if (embeddings[i].Truncated)
                 Console.Error.WriteLine($"note: text [{i}] has {embeddings[i].Tokens} tokens and was cut to {encoder.Tokenizer.MaxLength} (--max-tokens)");
         return 0;
-    }
-
-    public static double[] Unit(float[] v)
-    {
-        double norm = Math.Sqrt(v.Sum(x => (double)x * x));
-        return v.Select(x => x / Math.Max(norm, 1e-12)).ToArray();
-    }
-
-    public static double Dot(double[] a, double[] b)
-    {
-        double s = 0;
-        for (int i = 0; i < a.Length; i++) s += a[i] * b[i];
-        return s;
     }
 }

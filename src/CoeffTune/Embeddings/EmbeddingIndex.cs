@@ -116,13 +116,14 @@ public sealed class EmbeddingIndex
     private static string Slug(string name) =>
         new string(Path.GetFileNameWithoutExtension(name).Select(ch => char.IsLetterOrDigit(ch) || ch is '-' or '_' ? ch : '_').ToArray());
 
-    private static float[] Unit(float[] v)
+    /// <summary>The vector scaled to unit length (a zero vector stays zero).</summary>
+    public static float[] Unit(float[] v)
     {
         double norm = Math.Sqrt(v.Sum(x => (double)x * x));
         return v.Select(x => (float)(x / Math.Max(norm, 1e-12))).ToArray();
     }
 
-    private static double Dot(float[] a, float[] b)
+    public static double Dot(float[] a, float[] b)
     {
         double s = 0;
         for (int i = 0; i < a.Length; i++) s += (double)a[i] * b[i];
