@@ -53,7 +53,7 @@ public sealed class AdaptedModel
     public TextTokenizer? Tokenizer { get; init; }
     /// <summary>State-dict names of the plain base model, before any method was attached.</summary>
     public required IReadOnlySet<string> BaseKeys { get; init; }
-    public TransformerClassifier Model => Peft.Model;
+    public TransformerClassifier Model => Peft.Classifier;
 
     /// <summary>
     /// Rebuilds the base model (<paramref name="model"/>, else the adapter's base_model.name_or_path) with a head of the
@@ -64,12 +64,14 @@ public sealed class AdaptedModel
         var info = src.Info;
         var name = model ?? info.BaseName
             ?? throw new InvalidDataException($"{Path.Combine(src.AdapterDir, AdapterFile.ConfigName)}: base_model.name_or_path is empty; pass --model");
-        int classes = Math.Max(1, info.Labels.Count);
+        int classes = info.Classes ?? Math.Max(1, info.Labels.Count);
+        if (info.Architecture is null)
+            throw new InvalidDataException($"{Path.Combine(src.AdapterDir, AdapterFile.ConfigName)}: neither its fields nor its tensor names say which model family the adapter is for");
         if (info.Architecture == "bert" && maxTokens < 2) throw new ArgumentException($"--max-tokens {maxTokens}: at least 2 ([CLS] and [SEP])");
         // The pooling the adapter was trained with (the head sits on that vector).
         var pooling = info.Architecture == "bert" && info.Pooling is { } p ? SentencePooling.Parse(p, Path.Combine(src.AdapterDir, AdapterFile.ConfigName)) : (Pooling?)null;
         var (m, tokenizer) = FineTune.LoadBase(name, info.Architecture, classes, maxTokens, new PretrainOptions { Device = device }, log: log, pooling: pooling,
-            mayPretrain: model is not null);
+            mayPretrain: model is not null, heads: info.Heads);
         var baseKeys = m.state_dict().Keys.ToHashSet();
         var peft = AdapterFile.Load(m, src.AdapterDir);
         m.to(TorchSharp.torch.device(device));

@@ -25,7 +25,7 @@ public static class Cli
         }
         catch (Exception e)
         {
-            Console.Error.WriteLine($"error: {OneLine(e)}");
+            Console.Error.WriteLine($"error: {OneLine(e)}{(e is CoeffTune.Checkpoints.MissingHeadCountException ? " (--heads N)" : "")}");
             bool expected = e is ArgumentException or IOException or InvalidDataException or UnauthorizedAccessException or FormatException
                 or CoeffTune.Assets.AssetUnavailableException or CoeffTune.Training.TrainingDivergedException;
             if (verbose) Console.Error.WriteLine(e.ToString());

@@ -61,7 +61,7 @@ public static class InspectCommand
         var residual = CoeffConfig.FromJson(coeff).Parameterization == AlphaParameterization.Residual;
         var weightsPath = Path.Combine(adapterDir, AdapterFile.WeightsName);
         if (!File.Exists(weightsPath)) throw new FileNotFoundException($"{weightsPath}: adapter weights are missing");
-        var tensors = CoeffTune.IO.SafetensorsFile.Load(weightsPath);
+        var tensors = AdapterFile.ReadTensors(adapterDir, info);
         try
         {
             var layers = new List<LayerMixing>();
@@ -75,8 +75,7 @@ public static class InspectCommand
                 for (int i = 0; i < h; i++)
                     for (int j = 0; j < h; j++)
                         a[i, j] = v[i * h + j] + (residual && i == j ? 1 : 0);   // residual: alpha' = I + alpha
-                var name = key.StartsWith(AdapterFile.KeyPrefix) ? key[AdapterFile.KeyPrefix.Length..] : key;
-                layers.Add(new LayerMixing(name[..^AlphaSuffix.Length], a));
+                layers.Add(new LayerMixing(key[..^AlphaSuffix.Length], a));
             }
             if (layers.Count == 0) throw new InvalidDataException($"{weightsPath}: no '*{AlphaSuffix}' tensors although the recipe has coeff");
             return layers.OrderBy(l => NaturalKey(l.Layer), StringComparer.Ordinal).ToList();

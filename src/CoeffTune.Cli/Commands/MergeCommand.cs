@@ -63,7 +63,7 @@ public static class MergeCommand
             ["merged"] = new JsonArray(m.Peft.Methods.Where(x => x.CanMerge).Select(x => (JsonNode)x.Config.Method!).ToArray()),
             ["unmerged"] = new JsonArray(m.Peft.Methods.Where(x => !x.CanMerge && x.TrainableNames.Count > 0).Select(x => (JsonNode)x.Config.Method!).ToArray()),
             // Where to find what must be re-attached at runtime: the adapter's tensors under these names.
-            ["runtime_tensors"] = new JsonArray(runtime.Select(k => (JsonNode)(AdapterFile.KeyPrefix + k)!).ToArray()),
+            ["runtime_tensors"] = new JsonArray(runtime.Select(k => (JsonNode)AdapterFile.KeyFor(model.Architecture, k)!).ToArray()),
             ["adapter"] = Path.GetFullPath(src.AdapterDir),
             ["summary"] = summary,
             ["probe_max_abs_diff"] = diff,

@@ -42,6 +42,7 @@ public sealed class TrainFlags
     public readonly Option<int> BatchSize = new("--batch-size") { Description = "batch size", DefaultValueFactory = _ => 32 };
     public readonly Option<int> Seed = new("--seed") { Description = "seed for the split, initialisation, data order and dropout", DefaultValueFactory = _ => 0 };
     public readonly Option<int> MaxTokens = new("--max-tokens") { Description = "text: tokens kept per example", DefaultValueFactory = _ => 128 };
+    public readonly Option<int?> Heads = new("--heads") { Description = "attention heads of a checkpoint file whose config.json does not give them (never guessed)" };
     public readonly Option<string?> Pooling = new("--pooling") { Description = "text: pool token states by cls, mean, max, mean-sqrt-len, last-token or pooler instead of the model's own sentence pooling" };
     public readonly Option<bool> SkipBad = new("--skip-bad") { Description = "image folders: skip (and count) files that do not decode whole, instead of stopping" };
     public readonly Option<string> Encoding = new("--encoding") { Description = "text files: utf-8 (invalid bytes are an error naming the line) or latin-1", DefaultValueFactory = _ => "utf-8" };
@@ -52,7 +53,7 @@ public sealed class TrainFlags
 
     public void AddTo(Command cmd)
     {
-        foreach (var o in new Option[] { Model, Task, TrainSize, ValSize, TestSize, Epochs, MaxSteps, Lr, Wd, BatchSize, Seed, MaxTokens, Pooling, SkipBad, Encoding, Out, Resume, AllowChanges, Device })
+        foreach (var o in new Option[] { Model, Task, TrainSize, ValSize, TestSize, Epochs, MaxSteps, Lr, Wd, BatchSize, Seed, MaxTokens, Heads, Pooling, SkipBad, Encoding, Out, Resume, AllowChanges, Device })
             cmd.Options.Add(o);
         Methods.AddTo(cmd);
     }
@@ -69,6 +70,7 @@ public sealed class TrainFlags
             Model = p.GetValue(Model)!, Task = p.GetValue(Task)!, Method = p.GetValue(Methods.Method)!, MethodOptions = Methods.Read(p),
             TrainSize = p.GetValue(TrainSize), ValidationSize = p.GetValue(ValSize), TestSize = p.GetValue(TestSize),
             MaxTokens = p.GetValue(MaxTokens),
+            Heads = p.GetValue(Heads) is { } h ? (h > 0 ? h : throw new ArgumentException($"--heads {h}: must be positive")) : null,
             Pooling = p.GetValue(Pooling) is { } pooling ? SentencePooling.Parse(pooling, "--pooling") : null,
             TaskOptions = new PathTaskOptions { SkipBad = p.GetValue(SkipBad), Encoding = CheckEncoding(p.GetValue(Encoding)!) },
             OutDir = p.GetValue(Out)!, Resume = p.GetValue(Resume), AllowSettingChanges = p.GetValue(AllowChanges),

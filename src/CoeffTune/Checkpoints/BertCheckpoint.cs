@@ -60,8 +60,7 @@ public static class BertCheckpoint
     /// <summary>
     /// The shape of the encoder from the tensors (model names). Heads cannot be read off weights: they come
     /// from <paramref name="heads"/> (the caller's, or an ONNX graph's head split), else config.json's
-    /// num_attention_heads, else 12 (BERT-base, MiniLM, arctic-embed-xs), else 64-wide heads when the width
-    /// is not a multiple of 12.
+    /// num_attention_heads; they are never guessed (<see cref="MissingHeadCountException"/>).
     /// </summary>
     public static BertConfig InferConfig(IReadOnlyDictionary<string, Tensor> w, string source, int classes, int? heads = null, JsonElement? config = null,
         Pooling pooling = Pooling.Mean)
@@ -72,7 +71,7 @@ public static class BertCheckpoint
         int depth = LayerCount(w.Keys, "layers.", source);
         var intermediate = CheckpointFile.Require(w, "layers.0.intermediate.weight", source, 2);
         int types = w.TryGetValue("embeddings.token_type_embeddings.weight", out var tt) ? (int)tt.shape[0] : 2;
-        int h = heads ?? CheckpointFile.GetInt(config, "num_attention_heads") ?? (dim % 12 == 0 ? 12 : Math.Max(1, dim / 64));
+        int h = heads ?? CheckpointFile.GetInt(config, "num_attention_heads") ?? throw new MissingHeadCountException(source, "num_attention_heads");
         return new BertConfig
         {
             VocabSize = (int)words.shape[0], Dim = dim, Depth = depth, Heads = h,

@@ -86,8 +86,8 @@ public static class VitCheckpoint
 
     /// <summary>
     /// The ViT shape from the tensors (model names). Heads come from <paramref name="heads"/>, else config.json's
-    /// num_attention_heads, else 64-wide heads (ViT-S/B/L all use 64). LayerNorm eps: config.json, else timm's
-    /// 1e-6 or Hugging Face's 1e-12.
+    /// num_attention_heads (Hugging Face) or model_args.num_heads (timm); they are never guessed
+    /// (<see cref="MissingHeadCountException"/>). LayerNorm eps: config.json, else timm's 1e-6 or Hugging Face's 1e-12.
     /// </summary>
     public static VitConfig InferConfig(IReadOnlyDictionary<string, Tensor> w, string source, int classes, Layout layout, int? heads = null, JsonElement? config = null)
     {
@@ -101,7 +101,8 @@ public static class VitCheckpoint
             throw new ArgumentException($"tensor 'pos_embed' in checkpoint {source} has {pos.shape[1]} positions; expected 1 + a square number of patches");
         // timm's own config.json keeps the constructor's arguments under model_args.
         JsonElement? modelArgs = config is { ValueKind: JsonValueKind.Object } c && c.TryGetProperty("model_args", out var a) ? a : null;
-        int h = heads ?? CheckpointFile.GetInt(config, "num_attention_heads") ?? CheckpointFile.GetInt(modelArgs, "num_heads") ?? Math.Max(1, dim / 64);
+        int h = heads ?? CheckpointFile.GetInt(config, "num_attention_heads") ?? CheckpointFile.GetInt(modelArgs, "num_heads")
+            ?? throw new MissingHeadCountException(source, "num_attention_heads (or timm's model_args.num_heads)");
         return new VitConfig
         {
             ImageSize = side * patch, PatchSize = patch, Channels = (int)proj.shape[1], Dim = dim,

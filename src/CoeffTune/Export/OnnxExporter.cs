@@ -86,7 +86,7 @@ public static class OnnxExporter
         var methods = new JsonObject();
         foreach (var m in peft.Methods) methods[m.Config.Method] = m.Config.ToJson();
         var merged = peft.Methods.Where(m => m.CanMerge).Select(m => m.Config.Method);
-        return BuildModel(peft.Model, options ?? new OnnxExportOptions(), peft.Recipe, peft.BaseIdentity, methods, string.Join("+", merged));
+        return BuildModel(peft.Classifier, options ?? new OnnxExportOptions(), peft.Recipe, peft.BaseIdentity, methods, string.Join("+", merged));
     }
 
     /// <summary>

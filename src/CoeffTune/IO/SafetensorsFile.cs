@@ -21,8 +21,8 @@ public static class SafetensorsFile
         ["F64"] = 8, ["F32"] = 4, ["F16"] = 2, ["BF16"] = 2, ["I64"] = 8, ["I32"] = 4, ["I16"] = 2, ["I8"] = 1, ["U8"] = 1, ["BOOL"] = 1,
     };
 
-    /// <summary>Checks the file's structure; throws <see cref="InvalidDataException"/> naming the file and what is wrong.</summary>
-    public static void Validate(string path)
+    /// <summary>Checks the file's structure and returns each tensor's shape by name, in file order; throws <see cref="InvalidDataException"/> naming the file and what is wrong.</summary>
+    public static IReadOnlyDictionary<string, long[]> Validate(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path} does not exist", path);
         using var f = File.OpenRead(path);
@@ -43,6 +43,7 @@ public static class SafetensorsFile
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw Bad(path, "header is not a JSON object");
             var spans = new List<(long Begin, long End, string Name)>();
+            var shapes = new Dictionary<string, long[]>();
             foreach (var entry in doc.RootElement.EnumerateObject())
             {
                 if (entry.Name == "__metadata__") continue;
@@ -69,6 +70,7 @@ public static class SafetensorsFile
                 if (end > dataLength)
                     throw Bad(path, $"tensor '{entry.Name}' ends at byte {end:N0} of the data, which has {dataLength:N0}; truncated");
                 spans.Add((begin, end, entry.Name));
+                shapes[entry.Name] = shape.EnumerateArray().Select(d => d.GetInt64()).ToArray();
             }
             long at = 0;
             foreach (var s in spans.OrderBy(s => s.Begin).ThenBy(s => s.End))
@@ -78,6 +80,7 @@ public static class SafetensorsFile
                 at = s.End;
             }
             if (at != dataLength) throw Bad(path, $"{dataLength - at:N0} bytes after the last tensor");
+            return shapes;
         }
     }
 

@@ -8,25 +8,32 @@ using CoeffTune.Methods.Ssf;
 
 namespace CoeffTune.Methods;
 
-/// <summary>The methods a recipe can name, each read from its JSON options. One line per method.</summary>
+/// <summary>The methods a recipe can name. One line per method: its <see cref="MethodDefinition"/>.</summary>
 public static class MethodRegistry
 {
-    private static readonly Dictionary<string, Func<JsonObject, IMethodConfig>> methods = new()
+    public static IReadOnlyList<MethodDefinition> Definitions { get; } = new[]
     {
-        ["coeff"] = CoeffConfig.FromJson,
-        ["lora"] = o => LoraConfig.FromJson(o),
-        ["dora"] = DoraConfig.FromJson,
-        ["ssf"] = SsfConfig.FromJson,
-        ["bitfit"] = BitFitConfig.FromJson,
-        ["linear"] = LinearProbeConfig.FromJson,
-        ["full"] = FullConfig.FromJson,
+        CoeffConfig.Definition,
+        LoraConfig.Definition,
+        DoraConfig.Definition,
+        SsfConfig.Definition,
+        BitFitConfig.Definition,
+        LinearProbeConfig.Definition,
+        FullConfig.Definition,
     };
 
-    public static IReadOnlyCollection<string> Names => methods.Keys;
+    private static readonly Dictionary<string, MethodDefinition> byName = Definitions.ToDictionary(d => d.Name);
 
-    public static IMethodConfig Create(string name, JsonObject? options = null) =>
-        methods.TryGetValue(name, out var make) ? make(options ?? new JsonObject())
-            : throw new ArgumentException($"unknown method '{name}' in recipe; known: {string.Join(", ", methods.Keys)}");
+    public static IReadOnlyCollection<string> Names => byName.Keys;
+
+    /// <summary>Names under which any method registers its own modules or parameters; never a target themselves.</summary>
+    public static IReadOnlySet<string> ModuleNames { get; } = Definitions.SelectMany(d => d.ModuleNames).ToHashSet();
+
+    public static MethodDefinition Get(string name) =>
+        byName.TryGetValue(name, out var d) ? d
+            : throw new ArgumentException($"unknown method '{name}' in recipe; known: {string.Join(", ", byName.Keys)}");
+
+    public static IMethodConfig Create(string name, JsonObject? options = null) => Get(name).FromJson(options ?? new JsonObject());
 }
 
 /// <summary>A recipe such as "coeff+lora": methods joined with '+'.</summary>
@@ -40,9 +47,17 @@ public static class Recipe
         if (names.Any(string.IsNullOrEmpty)) throw new ArgumentException($"recipe '{recipe}' has an empty method name");
         var dup = names.GroupBy(n => n).FirstOrDefault(g => g.Count() > 1);
         if (dup is not null) throw new ArgumentException($"recipe '{recipe}' names '{dup.Key}' twice");
-        if (names.Contains("lora") && names.Contains("dora"))
-            throw new ArgumentException($"recipe '{recipe}': lora and dora would wrap the same layers; pick one");
-        return names.Select(n => MethodRegistry.Create(n, options?.GetValueOrDefault(n))).ToList();
+        var definitions = names.Select(MethodRegistry.Get).ToList();
+        CheckConflicts(recipe, definitions.Select(d => d.Name).ToList());
+        return definitions.Select(d => d.FromJson(options?.GetValueOrDefault(d.Name) ?? new JsonObject())).ToList();
+    }
+
+    /// <summary>Fails when two of <paramref name="names"/> declare each other as conflicting.</summary>
+    public static void CheckConflicts(string recipe, IReadOnlyList<string> names)
+    {
+        foreach (var a in names)
+            foreach (var b in MethodRegistry.Get(a).ConflictsWith.Where(names.Contains))
+                throw new ArgumentException($"recipe '{recipe}': {a} and {b} would wrap the same layers; pick one");
     }
 
     public static string Format(IEnumerable<IMethodConfig> configs) => string.Join("+", configs.Select(c => c.Method));

@@ -11,10 +11,8 @@ namespace CoeffTune.Methods;
 /// </summary>
 public static class Targets
 {
-    /// <summary>Names under which methods register their own modules; never a target themselves.</summary>
-    public static readonly IReadOnlySet<string> AdapterModuleNames = new HashSet<string> { "lora_A", "lora_B", "lora_dropout", "mixing" };
-
-    private static bool IsAdapterModule(string path) => path.Split('.').Any(AdapterModuleNames.Contains);
+    /// <summary>True when <paramref name="path"/> lies inside a module some method registered (see <see cref="MethodDefinition.ModuleNames"/>).</summary>
+    private static bool IsAdapterModule(string path) => path.Split('.').Any(MethodRegistry.ModuleNames.Contains);
 
     public static bool Matches(string pattern, string path)
     {
@@ -23,12 +21,11 @@ public static class Targets
         return path == pattern || path.EndsWith("." + pattern, StringComparison.Ordinal);
     }
 
-    /// <summary>The modules of type <typeparamref name="T"/> matched by any pattern, outside <paramref name="exclude"/>.</summary>
-    public static List<(string Path, T Module)> Select<T>(torch.nn.Module model, IEnumerable<string> patterns, string method, string? exclude = null)
+    /// <summary>The modules of type <typeparamref name="T"/> matched by any pattern, outside the target's excluded modules.</summary>
+    public static List<(string Path, T Module)> Select<T>(AttachTarget target, IEnumerable<string> patterns, string method)
         where T : torch.nn.Module
     {
-        var all = model.named_modules()
-            .Where(m => !IsAdapterModule(m.name) && (exclude is null || (m.name != exclude && !m.name.StartsWith(exclude + ".")))).ToList();
+        var all = target.Model.named_modules().Where(m => !IsAdapterModule(m.name) && !target.IsExcluded(m.name)).ToList();
         var selected = new List<(string, T)>();
         foreach (var pattern in patterns)
         {

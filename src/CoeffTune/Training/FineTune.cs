@@ -25,6 +25,8 @@ public sealed record FineTuneOptions
     /// <summary>Test examples (null: the whole held-out test set).</summary>
     public int? TestSize { get; init; }
     public int MaxTokens { get; init; } = 128;
+    /// <summary>Attention heads of a checkpoint file whose config.json does not give them (null: read from the checkpoint).</summary>
+    public int? Heads { get; init; }
     /// <summary>Text models: pool token states this way instead of the model's own sentence pooling.</summary>
     public Pooling? Pooling { get; init; }
     public TrainOptions Train { get; init; } = new();
@@ -87,7 +89,7 @@ public static class FineTune
         log.WriteLine($"task {task.Name}: {task.Classes.Count} classes; train {train.Count}, validation {val.Count}, test {test.Count}");
 
         torch.manual_seed(o.Train.Seed);
-        var loaded = LoadModel(o.Model, task, o.MaxTokens, o.Pretrain, cache, log, o.Pooling);
+        var loaded = LoadModel(o.Model, task, o.MaxTokens, o.Pretrain, cache, log, o.Pooling, o.Heads);
         torch.manual_seed(o.Train.Seed + 1);
         var peft = PeftModel.Wrap(loaded.Model, o.Method, o.MethodOptions);
         var report = peft.Report();
@@ -111,7 +113,7 @@ public static class FineTune
         };
         var result = trainer.Fit(loaded.Source(train), loaded.Source(val), o.OutDir, o.Resume);
         var device = torch.device(o.Train.Device);
-        var testEval = Trainer.Evaluate(peft.Model, loaded.Source(test), o.Train.BatchSize, device);
+        var testEval = Trainer.Evaluate(peft.Classifier, loaded.Source(test), o.Train.BatchSize, device);
         var adapterDir = Path.Combine(o.OutDir, AdapterFolder);
         AdapterFile.Save(peft, adapterDir, loaded.Name, task.Classes);
         var final = new FineTuneResult(task.Name, loaded.Name, peft.Recipe, report, result, testEval, clock.Elapsed.TotalSeconds,
@@ -122,7 +124,7 @@ public static class FineTune
 
     /// <summary>Resolves a model name or path for a task, with a fresh head of the task's classes.</summary>
     public static LoadedModel LoadModel(string model, TaskData task, int maxTokens = 128, PretrainOptions? pretrain = null,
-        AssetCache? cache = null, TextWriter? log = null, Pooling? pooling = null)
+        AssetCache? cache = null, TextWriter? log = null, Pooling? pooling = null, int? heads = null)
     {
         // The ViT pretrained here is recorded under its cache name, which says how it was pretrained.
         var name = model switch
@@ -131,7 +133,7 @@ public static class FineTune
             "auto" or "vit-fmnist" when task.Kind == TaskKind.Image => (pretrain ?? new()).CacheName,
             _ => model,
         };
-        var (net, tokenizer) = LoadBase(name, task.Kind == TaskKind.Text ? "bert" : "vit", task.Classes.Count, maxTokens, pretrain, cache, log, pooling);
+        var (net, tokenizer) = LoadBase(name, task.Kind == TaskKind.Text ? "bert" : "vit", task.Classes.Count, maxTokens, pretrain, cache, log, pooling, heads: heads);
         if (net is BertClassifier bert)
             log?.WriteLine($"{name}: {bert.PoolingName} pooling{(pooling is null ? " (the model's own)" : " (chosen for this run)")}");
         if (net is VisionTransformer vit && (vit.Config.ImageSize != task.Height || vit.Config.Channels != task.Channels))
@@ -144,15 +146,16 @@ public static class FineTune
     /// <summary>
     /// The one place a base model is built from its name: a BERT-family asset or file ("bert"), or the ViT
     /// pretrained here ("vit-fmnist", or a cache name such as "vit-fmnist-2000x1") or a ViT file ("vit"); with a
-    /// fresh head of <paramref name="classes"/> outputs. Text models come with their tokenizer.
+    /// fresh head of <paramref name="classes"/> outputs. Text models come with their tokenizer. <paramref name="heads"/>
+    /// gives the attention heads of a checkpoint file that does not say them.
     /// </summary>
     public static (TransformerClassifier Model, TextTokenizer? Tokenizer) LoadBase(string name, string architecture, int classes,
         int maxTokens = 128, PretrainOptions? pretrain = null, AssetCache? cache = null, TextWriter? log = null, Pooling? pooling = null,
-        bool mayPretrain = true)
+        bool mayPretrain = true, int? heads = null)
     {
         if (architecture == "bert")
         {
-            var bert = PretrainedModels.LoadBert(name, classes, maxLength: maxTokens, cache: cache, log: log, pooling: pooling);
+            var bert = PretrainedModels.LoadBert(name, classes, heads, maxLength: maxTokens, cache: cache, log: log, pooling: pooling);
             return (bert.Model, bert.Tokenizer);
         }
         if (architecture != "vit") throw new ArgumentException($"unknown architecture '{architecture}' (bert, vit)");
@@ -168,7 +171,7 @@ public static class FineTune
         }
         if (File.Exists(name))
         {
-            var (vit, report) = VitCheckpoint.Load(name, classes);
+            var (vit, report) = VitCheckpoint.Load(name, classes, heads);
             log?.WriteLine(report.ToString());
             return (vit, null);
         }

@@ -78,7 +78,7 @@ public sealed class Trainer(PeftModel peft, TrainOptions options, ITrainingObser
     public TrainResult Fit(IBatchSource train, IBatchSource validation, string outDir, bool resume = false)
     {
         var device = torch.device(o.Device);
-        var model = peft.Model;
+        var model = peft.Classifier;
         model.to(device);
         var groups = peft.ParameterGroups(o.LearningRate, o.WeightDecay);
         using var opt = optim.AdamW(groups.Select(g => new AdamW.ParamGroup(g.Parameters, lr: g.LearningRate, weight_decay: g.WeightDecay)));

@@ -34,7 +34,7 @@ public class AdapterFileTests : IDisposable
         using var scope = NewDisposeScope();
         var peft = Trained(recipe);
         var batch = TinyModels.TextBatch();
-        var expected = peft.Model.forward(batch);
+        var expected = peft.Classifier.forward(batch);
         AdapterFile.Save(peft, dir, "tiny-bert", new[] { "a", "b", "c" });
 
         var fresh = TinyModels.Bert();
@@ -57,14 +57,14 @@ public class AdapterFileTests : IDisposable
         using var scope = NewDisposeScope();
         AdapterFile.Save(Trained("coeff+lora"), dir);
         var keys = TorchSharp.PyBridge.Safetensors.LoadStateDict(Path.Combine(dir, AdapterFile.WeightsName)).Keys.ToHashSet();
-        Assert.Contains("base_model.model.layers.0.attention.query.lora_A.weight", keys);
-        Assert.Contains("base_model.model.layers.1.attention.value.lora_B.weight", keys);
-        Assert.Contains("base_model.model.layers.0.attention.mixing.alpha", keys);
+        Assert.Contains("base_model.model.bert.encoder.layer.0.attention.self.query.lora_A.weight", keys);
+        Assert.Contains("base_model.model.bert.encoder.layer.1.attention.self.value.lora_B.weight", keys);
+        Assert.Contains("base_model.model.bert.encoder.layer.0.attention.self.mixing.alpha", keys);
         Assert.Contains("base_model.model.classifier.weight", keys);
         Assert.Equal(2 * 2 * 2 + 2 + 2, keys.Count);
         var config = File.ReadAllText(Path.Combine(dir, AdapterFile.ConfigName));
         Assert.Contains("\"peft_type\": \"LORA\"", config);
-        Assert.Contains("\"format_version\": 1", config);
+        Assert.Contains("\"format_version\": 2", config);
     }
 
     [Fact]
@@ -128,7 +128,7 @@ public class AdapterFileTests : IDisposable
         using var scope = NewDisposeScope();
         AdapterFile.Save(Trained("coeff"), dir);
         var path = Path.Combine(dir, AdapterFile.ConfigName);
-        File.WriteAllText(path, File.ReadAllText(path).Replace("\"format_version\": 1", "\"format_version\": 99"));
+        File.WriteAllText(path, File.ReadAllText(path).Replace("\"format_version\": 2", "\"format_version\": 99"));
         var e = Assert.Throws<InvalidDataException>(() => AdapterFile.Load(TinyModels.Bert(), dir));
         Assert.Contains("format_version 99", e.Message);
     }

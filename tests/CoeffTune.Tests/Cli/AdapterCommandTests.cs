@@ -125,13 +125,13 @@ public sealed class AdapterCommandTests(RealModelsFixture models, Xunit.Abstract
         var state = fresh.Model.state_dict();
         using (no_grad())
             foreach (var name in withCoeff.TrainableNames.Where(n => n.EndsWith(".alpha")))
-                state[name].copy_(alphas[AdapterFile.KeyPrefix + name]);
+                state[name].copy_(alphas[AdapterFile.KeyFor("bert", name)]);
         adapted.Model.eval();
         fresh.Model.eval();
         using var batch = fresh.Tokenizer.EncodeBatch(Texts);
         using (no_grad())
         {
-            using var expected = adapted.Model.forward(batch);
+            using var expected = adapted.Classifier.forward(batch);
             using var actual = fresh.Model.forward(batch);
             double diff = TestUtil.MaxAbsDiff(expected, actual);
             output.WriteLine($"merged file vs adapted logits: max abs diff {diff:G3}; merge command printed {printed:G3}");
@@ -151,7 +151,7 @@ public sealed class AdapterCommandTests(RealModelsFixture models, Xunit.Abstract
         var adapter = CopyAdapter(tmp.Path);
         var weights = Path.Combine(adapter, AdapterFile.WeightsName);
         var dict = Safetensors.LoadStateDict(weights);
-        var key = AdapterFile.KeyPrefix + "layers.1.attention.mixing.alpha";
+        var key = AdapterFile.KeyFor("bert", "layers.1.attention.mixing.alpha");
         var alpha = zeros(12, 12);
         alpha[2, 5] = 0.75f; alpha[7, 1] = -0.5f; alpha[3, 3] = 0.1f; alpha[0, 11] = 0.25f;
         dict[key] = alpha;
@@ -184,7 +184,7 @@ public sealed class AdapterCommandTests(RealModelsFixture models, Xunit.Abstract
         var dict = Safetensors.LoadStateDict(weights);
         var alpha = eye(12);
         alpha[4, 9] = -0.125f; alpha[6, 6] = 2f;
-        dict[AdapterFile.KeyPrefix + "layers.0.attention.mixing.alpha"] = alpha;
+        dict[AdapterFile.KeyFor("bert", "layers.0.attention.mixing.alpha")] = alpha;
         Safetensors.SaveStateDict(weights, dict);
 
         var (code, stdout, stderr) = CliRunner.Run("inspect", adapter, "--top", "1", "--out", Path.Combine(tmp.Path, "plots"));

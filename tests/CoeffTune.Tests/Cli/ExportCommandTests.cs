@@ -155,10 +155,10 @@ public sealed class ExportCommandTests(RealModelsFixture models, ITestOutputHelp
                 args.AddRange(["--model", "arctic-xs"]);
                 break;
             case "alpha of the wrong shape":
-                EditWeights(weights, d => d[AdapterFile.KeyPrefix + "layers.0.attention.mixing.alpha"] = zeros(6, 6));
+                EditWeights(weights, d => d[AdapterFile.KeyFor("bert", "layers.0.attention.mixing.alpha")] = zeros(6, 6));
                 break;
             case "missing lora tensor":
-                EditWeights(weights, d => d.Remove(AdapterFile.KeyPrefix + "layers.3.attention.value.lora_B.weight"));
+                EditWeights(weights, d => d.Remove(AdapterFile.KeyFor("bert", "layers.3.attention.value.lora_B.weight")));
                 break;
             case "out under a file":
                 File.WriteAllText(Path.Combine(tmp.Path, "plain.txt"), "not a folder");

@@ -42,7 +42,7 @@ public class TrainerTests : IDisposable
             $"loss {result.History[0].TrainLoss:F3} -> {result.History[^1].TrainLoss:F3}");
         Assert.True(result.BestValidation.Accuracy >= 0.9, $"validation accuracy {result.BestValidation.Accuracy}");
         // The model holds the best epoch's weights at the end.
-        var again = Trainer.Evaluate(peft.Model, Bands(64, 2), 16, CPU);
+        var again = Trainer.Evaluate(peft.Classifier, Bands(64, 2), 16, CPU);
         Assert.Equal(result.BestValidation.Accuracy, again.Accuracy);
     }
 

@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using CoeffTune.Models;
 
 namespace CoeffTune.Methods.Baselines;
 
@@ -7,7 +6,8 @@ namespace CoeffTune.Methods.Baselines;
 public sealed record LinearProbeConfig(double? LearningRate = null, double? WeightDecay = null) : IMethodConfig
 {
     public string Method => "linear";
-    public IAttachedMethod Attach(TransformerClassifier model) => new FrozenSubsetMethod(this, model, _ => false);
+    public static MethodDefinition Definition { get; } = new("linear", FromJson, Array.Empty<string>(), Array.Empty<string>(), null, null);
+    public IAttachedMethod Attach(AttachTarget target) => new FrozenSubsetMethod(this, target, _ => false);
     public JsonObject ToJson() => new() { ["lr"] = LearningRate, ["weight_decay"] = WeightDecay };
     public static LinearProbeConfig FromJson(JsonObject o) => new(ConfigJson.Double(o, "lr", "linear"), ConfigJson.Double(o, "weight_decay", "linear"));
 }
@@ -16,7 +16,9 @@ public sealed record LinearProbeConfig(double? LearningRate = null, double? Weig
 public sealed record FullConfig(double? LearningRate = null, double? WeightDecay = null) : IMethodConfig
 {
     public string Method => "full";
-    public IAttachedMethod Attach(TransformerClassifier model) => new FrozenSubsetMethod(this, model, _ => true);
+    public static MethodDefinition Definition { get; } = new("full", FromJson, Array.Empty<string>(), Array.Empty<string>(), null,
+        NotMergedNote: FrozenSubsetMethod.NotMergedNote);
+    public IAttachedMethod Attach(AttachTarget target) => new FrozenSubsetMethod(this, target, _ => true);
     public JsonObject ToJson() => new() { ["lr"] = LearningRate, ["weight_decay"] = WeightDecay };
     public static FullConfig FromJson(JsonObject o) => new(ConfigJson.Double(o, "lr", "full"), ConfigJson.Double(o, "weight_decay", "full"));
 }

@@ -1,5 +1,3 @@
-using CoeffTune.Models;
-
 namespace CoeffTune.Methods;
 
 /// <summary>
@@ -15,11 +13,14 @@ public sealed class FrozenSubsetMethod : IAttachedMethod
     public bool CanMerge => false;
     public bool Merged => false;
 
-    public FrozenSubsetMethod(IMethodConfig config, TransformerClassifier model, Func<string, bool> trains)
+    /// <summary>What merging says of such a method.</summary>
+    public const string NotMergedNote = "trained the base weights directly";
+
+    public FrozenSubsetMethod(IMethodConfig config, AttachTarget target, Func<string, bool> trains)
     {
         Config = config;
-        TrainableNames = model.named_parameters().Select(p => p.name)
-            .Where(n => !n.StartsWith(model.HeadName + ".") && trains(n)).ToList();
+        TrainableNames = target.Model.named_parameters().Select(p => p.name)
+            .Where(n => !target.IsExcluded(n) && trains(n)).ToList();
     }
 
     public void Merge() { }

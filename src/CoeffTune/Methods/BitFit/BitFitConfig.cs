@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using CoeffTune.Models;
 
 namespace CoeffTune.Methods.BitFit;
 
@@ -7,8 +6,10 @@ namespace CoeffTune.Methods.BitFit;
 public sealed record BitFitConfig(double? LearningRate = null, double? WeightDecay = null) : IMethodConfig
 {
     public string Method => "bitfit";
-    public IAttachedMethod Attach(TransformerClassifier model) =>
-        new FrozenSubsetMethod(this, model, name => name == "bias" || name.EndsWith(".bias"));
+    public static MethodDefinition Definition { get; } = new("bitfit", FromJson, Array.Empty<string>(), Array.Empty<string>(), null,
+        NotMergedNote: FrozenSubsetMethod.NotMergedNote);
+    public IAttachedMethod Attach(AttachTarget target) =>
+        new FrozenSubsetMethod(this, target, name => name == "bias" || name.EndsWith(".bias"));
     public JsonObject ToJson() => new() { ["lr"] = LearningRate, ["weight_decay"] = WeightDecay };
     public static BitFitConfig FromJson(JsonObject o) => new(ConfigJson.Double(o, "lr", "bitfit"), ConfigJson.Double(o, "weight_decay", "bitfit"));
 }

@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using CoeffTune.Models;
 
 namespace CoeffTune.Methods.Coeff;
 
@@ -25,10 +24,17 @@ public sealed record CoeffConfig : IMethodConfig
     public double? LearningRate { get; init; }
     /// <summary>Weight decay for alpha; null takes the trainer's.</summary>
     public double? WeightDecay { get; init; }
+    /// <summary>
+    /// Module-name patterns (see <see cref="Targets"/>) choosing the attention layers that get an alpha, e.g.
+    /// "self_attn" or "re:decoder\..*encoder_attn" to pick self- or cross-attention, encoder or decoder; null: every
+    /// attention layer of the model.
+    /// </summary>
+    public IReadOnlyList<string>? TargetModules { get; init; }
 
     public CoeffConfig(double dropout = 0.0, AlphaParameterization parameterization = AlphaParameterization.Residual,
-        double? learningRate = null, double? weightDecay = null)
+        double? learningRate = null, double? weightDecay = null, IReadOnlyList<string>? targetModules = null)
     {
+        TargetModules = targetModules is { Count: > 0 } ? targetModules.ToArray() : null;
         if (!(dropout >= 0.0 && dropout < 1.0))
             throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "coefficient dropout must be in [0, 1)");
         if (learningRate is { } lr && !(lr > 0))
@@ -41,7 +47,13 @@ public sealed record CoeffConfig : IMethodConfig
         WeightDecay = weightDecay;
     }
 
-    public IAttachedMethod Attach(TransformerClassifier model) => new CoeffMethod(this, model);
+    public static MethodDefinition Definition { get; } = new("coeff", FromJson, new[] { CoeffTuning.ModuleName }, Array.Empty<string>(),
+        TargetTensorSuffix: CoeffTuning.ModuleName + ".alpha",
+        NotMergedNote: "stays a runtime operation (alpha recombines the attention maps after the softmax, which no weight can express)");
+
+    public IAttachedMethod Attach(AttachTarget target) => new CoeffMethod(this, target);
+
+    public IMethodConfig WithTargets(IReadOnlyList<string> modulePaths) => this with { TargetModules = modulePaths.ToArray() };
 
     public JsonObject ToJson() => new()
     {
@@ -51,6 +63,7 @@ public sealed record CoeffConfig : IMethodConfig
             _ => "direct-random",
         },
         ["lr"] = LearningRate, ["weight_decay"] = WeightDecay,
+        ["target_modules"] = TargetModules is null ? null : ConfigJson.Array(TargetModules),
     };
 
     public static AlphaParameterization ParseParameterization(string s) => s switch
@@ -64,5 +77,5 @@ public sealed record CoeffConfig : IMethodConfig
     public static CoeffConfig FromJson(JsonObject o) => new(
         ConfigJson.Double(o, "coeff_dropout", "coeff") ?? 0,
         ParseParameterization(o["parameterization"]?.GetValue<string>() ?? "residual"),
-        ConfigJson.Double(o, "lr", "coeff"), ConfigJson.Double(o, "weight_decay", "coeff"));
+        ConfigJson.Double(o, "lr", "coeff"), ConfigJson.Double(o, "weight_decay", "coeff"), ConfigJson.Strings(o, "target_modules", "coeff"));
 }

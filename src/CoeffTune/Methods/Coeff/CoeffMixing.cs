@@ -36,6 +36,16 @@ public sealed class CoeffMixing : AttentionMapTransform
         RegisterComponents();
     }
 
+    /// <summary>Sets alpha from an (H, H) tensor (any device and floating dtype); the parameterization decides what it means.</summary>
+    public void SetAlpha(Tensor value)
+    {
+        if (!value.shape.SequenceEqual(new long[] { Heads, Heads }))
+            throw new ArgumentException($"alpha must be {Heads} x {Heads}, got [{string.Join(", ", value.shape)}]");
+        if (!value.is_floating_point() || !value.isfinite().all().ToBoolean())
+            throw new ArgumentException("alpha must hold finite floating-point values");
+        using (no_grad()) alpha.copy_(value.to(alpha.dtype).to(alpha.device));
+    }
+
     /// <summary>alpha' for the current mode: I + Dropout(alpha) (training) or I + alpha (evaluation).</summary>
     public Tensor MixingMatrix()
     {

@@ -25,6 +25,8 @@ public sealed class DoraLayer : LoraLayer
         target.register_parameter(MagnitudeName, magnitude);
     }
 
+    public override IEnumerable<string> ParameterNames => base.ParameterNames.Append(MagnitudeName);
+
     /// <summary>||W + s B A|| per output feature.</summary>
     public Tensor WeightNorm() => (Base.weight! + DeltaWeight()).norm(1, keepdim: false, p: 2);
 

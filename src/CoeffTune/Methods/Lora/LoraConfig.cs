@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using CoeffTune.Models;
 
 namespace CoeffTune.Methods.Lora;
 
@@ -31,7 +30,20 @@ public sealed record LoraConfig : IMethodConfig
         LearningRate = learningRate; WeightDecay = weightDecay;
     }
 
-    public IAttachedMethod Attach(TransformerClassifier model) => new LoraMethod(this, model, dora: false);
+    public static MethodDefinition Definition { get; } = new("lora", o => FromJson(o), LoraLayer.ModuleNames, ConflictsWith: new[] { "dora" },
+        TargetTensorSuffix: "lora_A.weight", NotMergedNote: null);
+
+    public IAttachedMethod Attach(AttachTarget target) => new LoraMethod(this, this, target, (linear, c) => new LoraLayer(linear, c));
+
+    public IMethodConfig WithTargets(IReadOnlyList<string> modulePaths) => new LoraConfig(Rank, Alpha, Dropout, modulePaths, LearningRate, WeightDecay);
+
+    public JsonObject? PeftFields(IReadOnlyList<string> peftTargetModules) => new()
+    {
+        ["peft_type"] = "LORA", ["r"] = Rank, ["lora_alpha"] = Alpha, ["lora_dropout"] = Dropout,
+        ["target_modules"] = ConfigJson.Array(peftTargetModules), ["bias"] = "none", ["fan_in_fan_out"] = false,
+        ["use_rslora"] = false, ["use_dora"] = false, ["init_lora_weights"] = true, ["layers_to_transform"] = null,
+        ["layers_pattern"] = null, ["rank_pattern"] = new JsonObject(), ["alpha_pattern"] = new JsonObject(),
+    };
 
     public JsonObject ToJson() => new()
     {

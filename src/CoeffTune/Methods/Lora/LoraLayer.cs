@@ -11,6 +11,9 @@ namespace CoeffTune.Methods.Lora;
 /// </summary>
 public class LoraLayer
 {
+    /// <summary>The names under which LoRA registers its modules on the wrapped Linear.</summary>
+    public static readonly string[] ModuleNames = { "lora_A", "lora_B", "lora_dropout", "lora_magnitude_vector" };
+
     public Linear Base { get; }
     public readonly Linear lora_A;
     public readonly Linear lora_B;
@@ -40,6 +43,23 @@ public class LoraLayer
         target.register_module("lora_B", lora_B);
         target.register_module("lora_dropout", dropout);
         target.register_forward_hook((_, x, y) => Enabled && !Merged ? Adapt(x, y) : y);
+    }
+
+    /// <summary>State-dict names, relative to the wrapped Linear, of the parameters this layer trains.</summary>
+    public virtual IEnumerable<string> ParameterNames => new[] { "lora_A.weight", "lora_B.weight" };
+
+    /// <summary>Sets A (r, in) and B (out, r), checking their shapes; refuses while merged.</summary>
+    public void SetFactors(Tensor a, Tensor b)
+    {
+        if (Merged) throw new InvalidOperationException("unmerge before setting LoRA factors");
+        void Copy(Tensor dst, Tensor src, string name)
+        {
+            if (!src.shape.SequenceEqual(dst.shape))
+                throw new ArgumentException($"LoRA {name} has shape [{string.Join(", ", src.shape)}], the layer expects [{string.Join(", ", dst.shape)}]");
+            using (no_grad()) dst.copy_(src.to(dst.dtype).to(dst.device));
+        }
+        Copy(lora_A.weight!, a, "A");
+        Copy(lora_B.weight!, b, "B");
     }
 
     /// <summary>s B A (dropout x): the low-rank update of the output.</summary>

@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using CoeffTune.Models;
 
 namespace CoeffTune.Methods.Ssf;
 
@@ -27,7 +26,12 @@ public sealed record SsfConfig : IMethodConfig
         RandomInit = randomInit; LearningRate = learningRate; WeightDecay = weightDecay;
     }
 
-    public IAttachedMethod Attach(TransformerClassifier model) => new SsfMethod(this, model);
+    public static MethodDefinition Definition { get; } = new("ssf", FromJson, ModuleNames: Array.Empty<string>(), ConflictsWith: Array.Empty<string>(),
+        TargetTensorSuffix: "ssf_scale", NotMergedNote: null);
+
+    public IAttachedMethod Attach(AttachTarget target) => new SsfMethod(this, target);
+
+    public IMethodConfig WithTargets(IReadOnlyList<string> modulePaths) => new SsfConfig(modulePaths, RandomInit, LearningRate, WeightDecay);
 
     public JsonObject ToJson() => new()
     {

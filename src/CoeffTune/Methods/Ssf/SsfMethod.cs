@@ -1,4 +1,3 @@
-using CoeffTune.Models;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -6,7 +5,7 @@ using static TorchSharp.torch;
 namespace CoeffTune.Methods.Ssf;
 
 /// <summary>
-/// SSF on every matched Linear or LayerNorm (the head excluded): parameters "ssf_scale" and
+/// SSF on every matched Linear or LayerNorm (the modules to save excluded): parameters "ssf_scale" and
 /// "ssf_shift" registered on the module, applied by a forward hook. Mergeable: gamma and beta fold
 /// into the module's own weight and bias.
 /// </summary>
@@ -23,10 +22,10 @@ public sealed class SsfMethod : IAttachedMethod
     public bool CanMerge => true;
     public bool Merged { get; private set; }
 
-    public SsfMethod(SsfConfig config, TransformerClassifier model)
+    public SsfMethod(SsfConfig config, AttachTarget target)
     {
         Config = config;
-        var matched = Methods.Targets.Select<nn.Module>(model, config.TargetModules, "ssf", exclude: model.HeadName)
+        var matched = Methods.Targets.Select<nn.Module>(target, config.TargetModules, "ssf")
             .Where(m => m.Module is Linear or LayerNorm).ToList();
         if (matched.Count == 0)
             throw new ArgumentException($"ssf: targets {string.Join(", ", config.TargetModules)} match no Linear or LayerNorm");
