@@ -104,7 +104,7 @@ public class AdapterFileTests : IDisposable
         torch.manual_seed(0);
         var other = new CoeffTune.Models.BertClassifier(TinyModels.BertShape with { Classes = 5 });
         var e = Assert.Throws<InvalidDataException>(() => AdapterFile.Load(other, dir));
-        Assert.Contains("'classifier.weight'", e.Message);
+        Assert.Contains("'base_model.model.classifier.weight'", e.Message);
         Assert.Contains("[3, 32]", e.Message);
         Assert.Contains("[5, 32]", e.Message);
     }
