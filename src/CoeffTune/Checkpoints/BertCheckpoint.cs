@@ -11,17 +11,8 @@ namespace CoeffTune.Checkpoints;
 /// </summary>
 public static class BertCheckpoint
 {
-    private static readonly (Regex From, string To)[] Renames =
-    {
-        (new(@"^embeddings\.LayerNorm\.(weight|bias)$"), "embeddings.norm.$1"),
-        (new(@"^encoder\.layer\.(\d+)\.attention\.self\.(query|key|value)\.(weight|bias)$"), "layers.$1.attention.$2.$3"),
-        (new(@"^encoder\.layer\.(\d+)\.attention\.output\.dense\.(weight|bias)$"), "layers.$1.attention.output.$2"),
-        (new(@"^encoder\.layer\.(\d+)\.attention\.output\.LayerNorm\.(weight|bias)$"), "layers.$1.attention_norm.$2"),
-        (new(@"^encoder\.layer\.(\d+)\.intermediate\.dense\.(weight|bias)$"), "layers.$1.intermediate.$2"),
-        (new(@"^encoder\.layer\.(\d+)\.output\.dense\.(weight|bias)$"), "layers.$1.output.$2"),
-        (new(@"^encoder\.layer\.(\d+)\.output\.LayerNorm\.(weight|bias)$"), "layers.$1.output_norm.$2"),
-        (new(@"^pooler\.dense\.(weight|bias)$"), "pooler.$1"),
-    };
+    /// <summary>BertModel's names (a checkpoint's, already stripped of bert./base_model.model.): the family's bare-encoder layout.</summary>
+    private static readonly NameMap HuggingFace = BertFamily.Definition.Layouts.Single(l => l.Layout == "huggingface-base");
 
     /// <summary>Hugging Face buffers that are not weights.</summary>
     private static readonly Regex Ignorable = new(@"^embeddings\.position_ids$");
@@ -34,9 +25,7 @@ public static class BertCheckpoint
         foreach (var (key, t) in hf)
         {
             if (Ignorable.IsMatch(key)) { ignored.Add(key); t.Dispose(); continue; }
-            var name = key;
-            foreach (var (from, to) in Renames)
-                if (from.IsMatch(key)) { name = from.Replace(key, to); break; }
+            var name = HuggingFace.ToOurs(key, maxRest: 1) ?? key;
             if (!result.TryAdd(name, t))
                 throw new InvalidDataException($"checkpoint has two tensors that both map to '{name}' (one is '{key}')");
         }

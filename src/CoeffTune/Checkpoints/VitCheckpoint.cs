@@ -12,20 +12,8 @@ namespace CoeffTune.Checkpoints;
 /// </summary>
 public static class VitCheckpoint
 {
-    private static readonly (Regex From, string To)[] HfRenames =
-    {
-        (new(@"^embeddings\.patch_embeddings\.projection\.(weight|bias)$"), "patch_embed.proj.$1"),
-        (new(@"^embeddings\.cls_token$"), "cls_token"),
-        (new(@"^embeddings\.position_embeddings$"), "pos_embed"),
-        (new(@"^encoder\.layer\.(\d+)\.layernorm_before\.(weight|bias)$"), "blocks.$1.norm1.$2"),
-        (new(@"^encoder\.layer\.(\d+)\.attention\.attention\.(query|key|value)\.(weight|bias)$"), "blocks.$1.attn.$2.$3"),
-        (new(@"^encoder\.layer\.(\d+)\.attention\.output\.dense\.(weight|bias)$"), "blocks.$1.attn.output.$2"),
-        (new(@"^encoder\.layer\.(\d+)\.layernorm_after\.(weight|bias)$"), "blocks.$1.norm2.$2"),
-        (new(@"^encoder\.layer\.(\d+)\.intermediate\.dense\.(weight|bias)$"), "blocks.$1.mlp.fc1.$2"),
-        (new(@"^encoder\.layer\.(\d+)\.output\.dense\.(weight|bias)$"), "blocks.$1.mlp.fc2.$2"),
-        (new(@"^layernorm\.(weight|bias)$"), "norm.$1"),
-        (new(@"^classifier\.(weight|bias)$"), "head.$1"),
-    };
+    /// <summary>ViTModel's names (a checkpoint's, already stripped of vit./base_model.model.): the family's bare-encoder layout.</summary>
+    private static readonly NameMap HfNames = VitFamily.Definition.Layouts.Single(l => l.Layout == "huggingface-base");
 
     private static readonly Regex TimmQkv = new(@"^blocks\.(\d+)\.attn\.qkv\.(weight|bias)$");
     private static readonly Regex TimmProj = new(@"^blocks\.(\d+)\.attn\.proj\.(weight|bias)$");
@@ -59,10 +47,7 @@ public static class VitCheckpoint
             if (Ignorable.IsMatch(key)) { ignored.Add(key); t.Dispose(); continue; }
             if (layout == Layout.HuggingFace)
             {
-                var name = key;
-                foreach (var (from, to) in HfRenames)
-                    if (from.IsMatch(key)) { name = from.Replace(key, to); break; }
-                Add(name, t, key);
+                Add(HfNames.ToOurs(key, maxRest: 1) ?? key, t, key);
                 continue;
             }
             if (TimmQkv.Match(key) is { Success: true } m)

@@ -27,13 +27,17 @@ public sealed class NameMap
     /// <summary>The path in the other layout, or null when no prefix of <paramref name="path"/> is named by a pair.</summary>
     public string? ToTheirs(string path) => Map(path, toTheirs: true);
 
-    /// <summary>The path in this library's model, or null when no prefix of <paramref name="path"/> is named by a pair.</summary>
-    public string? ToOurs(string path) => Map(path, toTheirs: false);
+    /// <summary>
+    /// The path in this library's model, or null when no prefix of <paramref name="path"/> is named by a pair, or when
+    /// more than <paramref name="maxRest"/> segments follow the longest named prefix (1 for a checkpoint's tensors:
+    /// a module and its parameter's name, so a stray tensor keeps the name it has in the file).
+    /// </summary>
+    public string? ToOurs(string path, int maxRest = int.MaxValue) => Map(path, toTheirs: false, maxRest);
 
-    private string? Map(string path, bool toTheirs)
+    private string? Map(string path, bool toTheirs, int maxRest = int.MaxValue)
     {
         var parts = path.Split('.');
-        for (int k = parts.Length; k >= 1; k--)
+        for (int k = parts.Length; k >= 1 && parts.Length - k <= maxRest; k--)
         {
             var prefix = string.Join('.', parts, 0, k);
             foreach (var p in pairs)

@@ -1,4 +1,4 @@
-namespace CoeffTune.Models.Bert;
+namespace CoeffTune.Models;
 
 /// <summary>The BERT family (BERT, MiniLM, arctic-embed): <see cref="BertClassifier"/> and its Hugging Face names.</summary>
 public static class BertFamily
@@ -6,6 +6,9 @@ public static class BertFamily
     private static (string, string)[] Pairs(string prefix) => new[]
     {
         ("embeddings.norm", $"{prefix}embeddings.LayerNorm"),
+        ("embeddings.word_embeddings", $"{prefix}embeddings.word_embeddings"),
+        ("embeddings.position_embeddings", $"{prefix}embeddings.position_embeddings"),
+        ("embeddings.token_type_embeddings", $"{prefix}embeddings.token_type_embeddings"),
         ("embeddings", $"{prefix}embeddings"),
         ("layers.{i}.attention.query", $"{prefix}encoder.layer.{{i}}.attention.self.query"),
         ("layers.{i}.attention.key", $"{prefix}encoder.layer.{{i}}.attention.self.key"),
