@@ -99,7 +99,7 @@ public sealed class CheckpointStore(string root)
             problems.Add("state.json: a checkpoint of an older layout, which cannot be verified");
         throw new InvalidDataException(problems.Count == 0
             ? $"{Root}: no checkpoint to resume from"
-            : $"{Root}: no complete checkpoint to resume from ({string.Join("; ", problems)}); start the run anew without --resume, or in another --out");
+            : $"{Root}: no complete checkpoint to resume from ({string.Join("; ", problems)}); start the run anew without resuming, or in another run folder");
     }
 
     private IEnumerable<(string Folder, int Step)> Candidates()

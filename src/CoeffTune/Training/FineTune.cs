@@ -135,7 +135,7 @@ public static class FineTune
         if (net is BertClassifier bert)
             log?.WriteLine($"{name}: {bert.PoolingName} pooling{(pooling is null ? " (the model's own)" : " (chosen for this run)")}");
         if (net is VisionTransformer vit && (vit.Config.ImageSize != task.Height || vit.Config.Channels != task.Channels))
-            throw new ArgumentException($"--model {model} takes {vit.Config.Channels}x{vit.Config.ImageSize}x{vit.Config.ImageSize} images, task {task.Name} has {task.Channels}x{task.Height}x{task.Width}");
+            throw new ArgumentException($"model '{model}' takes {vit.Config.Channels}x{vit.Config.ImageSize}x{vit.Config.ImageSize} images, task {task.Name} has {task.Channels}x{task.Height}x{task.Width}", nameof(model));
         return tokenizer is not null
             ? new LoadedModel(net, name, d => new TextBatchSource((TextDataset)d, tokenizer), tokenizer)
             : new LoadedModel(net, name, d => new ImageBatchSource((ImageDataset)d));
@@ -172,7 +172,7 @@ public static class FineTune
             log?.WriteLine(report.ToString());
             return (vit, null);
         }
-        throw new ArgumentException($"--model '{name}': not a known model (auto, minilm, arctic-xs, vit-fmnist) nor an existing file");
+        throw new ArgumentException($"'{name}' is neither a known model (auto, minilm, arctic-xs, vit-fmnist) nor an existing file", nameof(name));
     }
 
     /// <summary>Writes metrics.jsonl (one object per evaluation, the final result last) and passes events on.</summary>

@@ -30,7 +30,7 @@ public sealed class RunFolder : IDisposable
         }
         catch (IOException)
         {
-            throw new IOException($"{path} is in use by another coefftune run; wait for it to finish or choose another --out");
+            throw new IOException($"{path} is in use by another coefftune run; wait for it to finish or choose another run folder");
         }
         var folder = new RunFolder(path, f, created);
         int removed = 0;

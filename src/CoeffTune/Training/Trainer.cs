@@ -126,7 +126,7 @@ public sealed class Trainer(PeftModel peft, TrainOptions options, ITrainingObser
                 if (PoisonStep == step) loss = loss * double.NaN;
                 double lossValue = loss.ToDouble();
                 if (!double.IsFinite(lossValue))
-                    throw new TrainingDivergedException($"loss became {lossValue} at epoch {epoch + 1}, step {step + 1} (learning rate {o.LearningRate * factor:G3}); lower --lr or check the data");
+                    throw new TrainingDivergedException($"loss became {lossValue} at epoch {epoch + 1}, step {step + 1} (learning rate {o.LearningRate * factor:G3}); lower the learning rate or check the data");
                 loss.backward();
                 if (o.ClipNorm > 0) nn.utils.clip_grad_norm_(trainable, o.ClipNorm);
                 opt.step();
