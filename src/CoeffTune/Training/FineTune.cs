@@ -63,7 +63,13 @@ public static class FineTune
     public const string SplitFile = "split.json";
     public const string AdapterFolder = "adapter";
 
-    public static FineTuneResult Run(FineTuneOptions o, ITrainingObserver? observer = null, TextWriter? log = null, AssetCache? cache = null)
+    /// <summary>
+    /// Runs <paramref name="o"/>: <paramref name="observer"/> watches the training, <paramref name="log"/> gets what
+    /// the run says. Cancelling <paramref name="cancellation"/> stops the training as <see cref="Trainer.Fit"/> does
+    /// (an <see cref="OperationCanceledException"/>, the run folder resumable).
+    /// </summary>
+    public static FineTuneResult Run(FineTuneOptions o, ITrainingObserver? observer = null, TextWriter? log = null, AssetCache? cache = null,
+        CancellationToken cancellation = default)
     {
         log ??= TextWriter.Null;
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -109,7 +115,7 @@ public static class FineTune
             CheckpointBoundary = o.CheckpointBoundary,
             Log = log,
         };
-        var result = trainer.Fit(loaded.Source(train), loaded.Source(val), o.OutDir, o.Resume);
+        var result = trainer.Fit(loaded.Source(train), loaded.Source(val), o.OutDir, o.Resume, cancellation);
         var device = torch.device(o.Train.Device);
         var testEval = Trainer.Evaluate(peft.Model, loaded.Source(test), o.Train.BatchSize, device);
         var adapterDir = Path.Combine(o.OutDir, AdapterFolder);

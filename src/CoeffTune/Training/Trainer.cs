@@ -15,14 +15,6 @@ public sealed record Evaluation(double Accuracy, double Loss, int Examples);
 /// <summary>One evaluation during training, as written to metrics.jsonl.</summary>
 public sealed record EpochMetrics(int Epoch, int Step, double TrainLoss, Evaluation Validation, double LearningRate, double ExamplesPerSecond, double Seconds);
 
-/// <summary>What the trainer tells whoever watches it.</summary>
-public interface ITrainingObserver
-{
-    void OnStart(int totalSteps, int stepsPerEpoch, int startStep) { }
-    void OnStep(int step, int epoch, double loss, double examplesPerSecond) { }
-    void OnEvaluation(EpochMetrics metrics, bool best) { }
-}
-
 /// <summary>The loss became NaN or infinite; training stopped.</summary>
 public sealed class TrainingDivergedException(string message) : Exception(message);
 
@@ -41,10 +33,6 @@ public sealed class Trainer(PeftModel peft, TrainOptions options, ITrainingObser
     private readonly ITrainingObserver observer = observer ?? new NullObserver();
     private sealed class NullObserver : ITrainingObserver { }
 
-    /// <summary>Injected into the loss for testing the divergence guard: the step at which the loss is replaced by NaN.</summary>
-    public int? PoisonStep { get; init; }
-    /// <summary>Stops (as if killed) right after this many steps, leaving the checkpoint behind; for testing resume.</summary>
-    public int? StopAfterStep { get; init; }
     /// <summary>What else decides the run's result (task, model, data sizes, ...), recorded in every checkpoint and compared on resume.</summary>
     public JsonObject? RunSettings { get; init; }
     /// <summary>Resume even when the settings differ from the checkpoint's (the differences are logged).</summary>
@@ -75,8 +63,17 @@ public sealed class Trainer(PeftModel peft, TrainOptions options, ITrainingObser
         return s;
     }
 
-    public TrainResult Fit(IBatchSource train, IBatchSource validation, string outDir, bool resume = false)
+    /// <summary>
+    /// Trains on <paramref name="train"/>, evaluating on <paramref name="validation"/> at every epoch's end, with
+    /// checkpoints in <paramref name="outDir"/>; <paramref name="resume"/> continues from its newest complete
+    /// checkpoint. Cancelling <paramref name="cancellation"/> (from an observer's <see cref="ITrainingObserver.OnStep"/>,
+    /// say) stops the run after the step in progress and any checkpoint that step writes, with an
+    /// <see cref="OperationCanceledException"/>: the run then stands as if the process had been killed there, and
+    /// resuming redoes the steps since its last checkpoint.
+    /// </summary>
+    public TrainResult Fit(IBatchSource train, IBatchSource validation, string outDir, bool resume = false, CancellationToken cancellation = default)
     {
+        cancellation.ThrowIfCancellationRequested();
         var device = torch.device(o.Device);
         var model = peft.Model;
         model.to(device);
@@ -123,7 +120,6 @@ public sealed class Trainer(PeftModel peft, TrainOptions options, ITrainingObser
                 foreach (var pg in opt.ParamGroups) pg.LearningRate = baseLrs[gi++] * factor;
                 opt.zero_grad();
                 var loss = nn.functional.cross_entropy(model.forward(batch), batch.Labels!);
-                if (PoisonStep == step) loss = loss * double.NaN;
                 double lossValue = loss.ToDouble();
                 if (!double.IsFinite(lossValue))
                     throw new TrainingDivergedException($"loss became {lossValue} at epoch {epoch + 1}, step {step + 1} (learning rate {o.LearningRate * factor:G3}); lower the learning rate or check the data");
@@ -154,7 +150,11 @@ public sealed class Trainer(PeftModel peft, TrainOptions options, ITrainingObser
                 }
                 if (epochEnd || step % o.CheckpointEvery == 0)
                     SaveCheckpoint(store, settings, opt, step, best, bestEpoch, history, bestWeights);
-                if (StopAfterStep == step) return new TrainResult(history, best, bestEpoch, step, elapsedBefore + clock.Elapsed.TotalSeconds);
+                if (cancellation.IsCancellationRequested)
+                {
+                    DisposeAll(bestWeights);
+                    throw new OperationCanceledException($"training was cancelled after step {step} of {total}; resuming continues from the last checkpoint", cancellation);
+                }
             }
         }
         if (bestWeights is not null) Restore(peft, bestWeights);
