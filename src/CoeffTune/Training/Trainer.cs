@@ -150,7 +150,8 @@ public sealed class Trainer(PeftModel peft, TrainOptions options, ITrainingObser
                 }
                 if (epochEnd || step % o.CheckpointEvery == 0)
                     SaveCheckpoint(store, settings, opt, step, best, bestEpoch, history, bestWeights);
-                if (cancellation.IsCancellationRequested)
+                // Cancelled with steps left to do; a run whose last step is done finishes as usual.
+                if (step < total && cancellation.IsCancellationRequested)
                 {
                     DisposeAll(bestWeights);
                     throw new OperationCanceledException($"training was cancelled after step {step} of {total}; resuming continues from the last checkpoint", cancellation);

@@ -194,6 +194,20 @@ public class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void A_cancellation_before_the_start_changes_nothing_and_one_at_the_last_step_lets_the_run_finish()
+    {
+        using var scope = NewDisposeScope();
+        var peft = PeftModel.Wrap(TinyModels.Vit(), "coeff");
+        Directory.CreateDirectory(Path.Combine(dir, Trainer.CheckpointFolder, "step-00000099"));
+        Assert.Throws<OperationCanceledException>(() => new Trainer(peft, Options).Fit(Bands(32, 1), Bands(16, 2), dir, cancellation: new CancellationToken(true)));
+        Assert.True(Directory.Exists(Path.Combine(dir, Trainer.CheckpointFolder, "step-00000099")), "a run cancelled before it starts leaves the folder alone");
+        var stop = new StopAfter(2);
+        var result = new Trainer(peft, Options with { MaxSteps = 2 }, stop).Fit(Bands(32, 1), Bands(16, 2), dir, cancellation: stop.Token);
+        Assert.Equal(2, result.Steps);
+        Assert.Single(result.History);
+    }
+
+    [Fact]
     public void A_nan_loss_stops_the_run_with_a_clear_message()
     {
         using var scope = NewDisposeScope();
