@@ -25,13 +25,55 @@ public static class Cli
         }
         catch (Exception e)
         {
-            Console.Error.WriteLine($"error: {OneLine(e)}{(e is CoeffTune.Checkpoints.MissingHeadCountException ? " (--heads N)" : "")}");
+            Console.Error.WriteLine($"error: {Message(e)}");
             bool expected = e is ArgumentException or IOException or InvalidDataException or UnauthorizedAccessException or FormatException
                 or CoeffTune.Assets.AssetUnavailableException or CoeffTune.Training.TrainingDivergedException;
             if (verbose) Console.Error.WriteLine(e.ToString());
             else if (!expected) Console.Error.WriteLine($"(an unexpected {e.GetType().Name}; run again with {VerboseFlag} for the trace to report)");
             return 1;
         }
+    }
+
+    /// <summary>A failure as the command prints it: <see cref="OneLine"/>, with how to mend it from the command line where that is known.</summary>
+    public static string Message(Exception e) => e switch
+    {
+        CoeffTune.Assets.DamagedAssetException d => Damaged(d.Asset, d.Problem),
+        CoeffTune.Checkpoints.MissingHeadCountException => OneLine(e) + " (--heads N)",
+        System.Reflection.TargetInvocationException { InnerException: { } inner } => Message(inner),
+        _ => OneLine(e),
+    };
+
+    /// <summary>A damaged asset in the cache, and the command that fetches it anew.</summary>
+    public static string Damaged(string asset, string problem) =>
+        $"{asset}: the cached copy is damaged ({problem}); fetch it again with 'coefftune fetch {asset} --force'";
+
+    /// <summary>
+    /// Runs <paramref name="body"/>, a library call whose argument errors name the API parameter or setting at fault
+    /// (<see cref="ArgumentException.ParamName"/>, e.g. "LearningRate"); such an error is rethrown naming the flag
+    /// that sets it (<paramref name="flags"/>: parameter name to flag) instead.
+    /// </summary>
+    public static T WithFlags<T>(IReadOnlyDictionary<string, string> flags, Func<T> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (ArgumentException e) when (e.ParamName is { } p && flags.TryGetValue(p, out var flag))
+        {
+            throw new ArgumentException(FlagMessage(OneLine(e), p, flag), e);
+        }
+    }
+
+    /// <summary>
+    /// A library message about <paramref name="param"/> said with its flag: a message that starts with the setting
+    /// ("TrainOptions.LearningRate must be positive, got 0") has it replaced ("--lr must be positive, got 0"); any
+    /// other gets the flag in front ("--tasks: 'cifar' is not a task of this bench").
+    /// </summary>
+    public static string FlagMessage(string message, string param, string flag)
+    {
+        int end = message.IndexOfAny([' ', ':']);
+        var first = end < 0 ? message : message[..end];
+        return first == param || first.EndsWith("." + param, StringComparison.Ordinal) ? flag + message[first.Length..] : $"{flag}: {message}";
     }
 
     /// <summary>

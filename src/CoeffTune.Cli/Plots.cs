@@ -1,3 +1,4 @@
+using CoeffTune.Benchmarks;
 using CoeffTune.Training;
 using ScottPlot;
 
@@ -48,5 +49,32 @@ public static class Plots
             plot.YLabel("head i", 9);
         }
         mp.SavePng(path, 420 * cols, 360 * rows);
+    }
+
+    /// <summary>A comparison's chart: grouped bars, one group per task plus the mean, one bar per method.</summary>
+    public static void BenchChart(string path, BenchSetup s, IReadOnlyList<MethodSummary> rows, string title)
+    {
+        var plot = new Plot();
+        var groups = s.Tasks.Append("mean").ToList();
+        var palette = new ScottPlot.Palettes.Category10();
+        for (int m = 0; m < rows.Count; m++)
+        {
+            var bars = new List<Bar>();
+            for (int g = 0; g < groups.Count; g++)
+            {
+                double v = groups[g] == "mean" ? rows[m].Mean : rows[m].Tasks[groups[g]];
+                bars.Add(new Bar { Position = g * (rows.Count + 1) + m, Value = v, FillColor = palette.GetColor(m) });
+            }
+            var bp = plot.Add.Bars(bars);
+            bp.LegendText = rows[m].Method;
+        }
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
+            groups.Select((g, i) => (double)(i * (rows.Count + 1) + (rows.Count - 1) / 2.0)).ToArray(), groups.ToArray());
+        plot.YLabel("test accuracy (%)");
+        plot.Title(title);
+        plot.ShowLegend(Edge.Right);
+        double min = rows.Min(r => r.Tasks.Values.Append(r.Mean).Min());
+        plot.Axes.SetLimitsY(Math.Max(0, min - 10), 100);
+        plot.SavePng(path, 1100, 450);
     }
 }

@@ -34,7 +34,8 @@ public static class DemoCommand
             };
             AnsiConsole.MarkupLine("[bold]CoeffTune demo[/]: all-MiniLM-L6-v2 on SpamAssassin (ham vs spam), the same split for both runs");
             var runs = new[] { baseOptions, adaptedOptions }
-                .Select(o => ConsoleProgress.Run($"{o.Method}", obs => FineTune.Run(o, obs, ConsoleProgress.Log)))
+                .Select(o => Cli.WithFlags(new Dictionary<string, string> { [nameof(TrainOptions.Epochs)] = "--epochs" },
+                    () => ConsoleProgress.Run($"{o.Method}", obs => FineTune.Run(o, obs, ConsoleProgress.Log))))
                 .ToList();
             foreach (var (r, o) in runs.Zip(new[] { baseOptions, adaptedOptions })) Report.Write(r, o.OutDir);
             // The result goes to the current standard output (AnsiConsole binds the output it first saw).

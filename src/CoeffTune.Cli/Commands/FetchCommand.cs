@@ -31,7 +31,7 @@ public static class FetchCommand
             {
                 if (asset.Verify(cache) is { } problem)
                 {
-                    Console.Error.WriteLine($"error: {asset.Name}: the cached copy is damaged ({problem}); fetch it again with 'coefftune fetch {asset.Name} --force'");
+                    Console.Error.WriteLine($"error: {Cli.Damaged(asset.Name, problem)}");
                     failed++;
                 }
                 else Console.WriteLine($"{asset.Name}: already present in {cache.PathFor(asset.Name)}");

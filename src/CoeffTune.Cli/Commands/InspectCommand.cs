@@ -1,46 +1,15 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
 using CoeffTune.Adapters;
 using CoeffTune.Methods.Coeff;
-using TorchSharp.PyBridge;
-using static TorchSharp.torch;
 
 namespace CoeffTune.Cli.Commands;
-
-/// <summary>One layer's mixing matrix alpha' (rows: the head receiving, columns: the head whose map is mixed in).</summary>
-public sealed record LayerMixing(string Layer, double[,] AlphaPrime)
-{
-    public int Heads => AlphaPrime.GetLength(0);
-
-    /// <summary>||alpha' - I||_F: how far the layer moved from plain multi-head attention.</summary>
-    public double DistanceFromIdentity
-    {
-        get
-        {
-            double s = 0;
-            for (int i = 0; i < Heads; i++)
-                for (int j = 0; j < Heads; j++)
-                {
-                    double d = AlphaPrime[i, j] - (i == j ? 1 : 0);
-                    s += d * d;
-                }
-            return Math.Sqrt(s);
-        }
-    }
-
-    /// <summary>The <paramref name="k"/> off-diagonal entries largest in magnitude: (receiving head, source head, value).</summary>
-    public IEnumerable<(int To, int From, double Value)> LargestOffDiagonal(int k) =>
-        (from i in Enumerable.Range(0, Heads) from j in Enumerable.Range(0, Heads) where i != j select (i, j, AlphaPrime[i, j]))
-        .OrderByDescending(e => Math.Abs(e.Item3)).ThenBy(e => e.i).ThenBy(e => e.j).Take(k);
-}
 
 /// <summary><c>coefftune inspect RUN_OR_ADAPTER</c>: the learned head-mixing coefficients, as numbers and heatmaps.</summary>
 public static class InspectCommand
 {
     public const string PlotFile = "inspect.png";
-    private const string AlphaSuffix = "." + CoeffTuning.ModuleName + ".alpha";
 
     public static Command Create()
     {
@@ -52,42 +21,25 @@ public static class InspectCommand
         return cmd;
     }
 
-    /// <summary>Reads alpha' of every layer from an adapter folder, in layer order.</summary>
+    /// <summary>Reads alpha' of every layer from an adapter folder, in layer order (<see cref="CoeffAnalysis"/>).</summary>
     public static IReadOnlyList<LayerMixing> Read(string adapterDir, AdapterInfo info)
     {
         var configPath = Path.Combine(adapterDir, AdapterFile.ConfigName);
         var coeff = (info.Config["methods"] as JsonObject)?["coeff"] as JsonObject
             ?? throw new InvalidDataException($"{configPath}: the recipe '{info.Recipe}' has no coeff, so there is no mixing matrix to inspect");
-        var residual = CoeffConfig.FromJson(coeff).Parameterization == AlphaParameterization.Residual;
+        var config = CoeffConfig.FromJson(coeff);
         var weightsPath = Path.Combine(adapterDir, AdapterFile.WeightsName);
         if (!File.Exists(weightsPath)) throw new FileNotFoundException($"{weightsPath}: adapter weights are missing");
         var tensors = AdapterFile.ReadTensors(adapterDir, info);
         try
         {
-            var layers = new List<LayerMixing>();
-            foreach (var (key, t) in tensors.Where(kv => kv.Key.EndsWith(AlphaSuffix)))
-            {
-                if (t.dim() != 2 || t.shape[0] != t.shape[1])
-                    throw new InvalidDataException($"{weightsPath}: '{key}' has shape [{string.Join(", ", t.shape)}], not H x H");
-                int h = (int)t.shape[0];
-                var v = t.to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
-                var a = new double[h, h];
-                for (int i = 0; i < h; i++)
-                    for (int j = 0; j < h; j++)
-                        a[i, j] = v[i * h + j] + (residual && i == j ? 1 : 0);   // residual: alpha' = I + alpha
-                layers.Add(new LayerMixing(key[..^AlphaSuffix.Length], a));
-            }
-            if (layers.Count == 0) throw new InvalidDataException($"{weightsPath}: no '*{AlphaSuffix}' tensors although the recipe has coeff");
-            return layers.OrderBy(l => NaturalKey(l.Layer), StringComparer.Ordinal).ToList();
+            return CoeffAnalysis.Layers(tensors, config, weightsPath);
         }
         finally
         {
             foreach (var t in tensors.Values) t.Dispose();
         }
     }
-
-    // "encoder.layer.10.attention" after "encoder.layer.9.attention": numbers compared by value.
-    private static string NaturalKey(string s) => Regex.Replace(s, @"\d+", d => d.Value.PadLeft(6, '0'));
 
     private static int Run(string target, string? outDir, int top)
     {

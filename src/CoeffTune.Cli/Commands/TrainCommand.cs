@@ -17,7 +17,7 @@ public static class TrainCommand
         cmd.SetAction(p =>
         {
             var o = f.Read(p);
-            var result = ConsoleProgress.Run($"{o.Method} on {o.Task}", obs => FineTune.Run(o, obs, ConsoleProgress.Log));
+            var result = Cli.WithFlags(TrainFlags.Settings, () => ConsoleProgress.Run($"{o.Method} on {o.Task}", obs => FineTune.Run(o, obs, ConsoleProgress.Log)));
             Report.Write(result, o.OutDir);
             Report.PrintSummary(result);
             return 0;
@@ -29,6 +29,15 @@ public static class TrainCommand
 /// <summary>The flags every command that fine-tunes shares.</summary>
 public sealed class TrainFlags
 {
+    /// <summary>The library's names for what these flags set (TrainOptions' properties, the model parameter), for its errors.</summary>
+    public static readonly IReadOnlyDictionary<string, string> Settings = new Dictionary<string, string>
+    {
+        [nameof(TrainOptions.Epochs)] = "--epochs", [nameof(TrainOptions.MaxSteps)] = "--max-steps", [nameof(TrainOptions.BatchSize)] = "--batch-size",
+        [nameof(TrainOptions.LearningRate)] = "--lr", [nameof(TrainOptions.WeightDecay)] = "--weight-decay",
+        // FineTune.LoadModel's model: the model the run starts from.
+        ["model"] = "--model",
+    };
+
     public readonly Option<string> Model = new("--model") { Description = "auto (minilm for text, the ViT pretrained here for images), minilm, arctic-xs, vit-fmnist, or a .onnx/.safetensors path", DefaultValueFactory = _ => "auto" };
     public readonly Option<string> Task = new("--task") { Description = "fashion-mnist, fashion-coarse, mnist, mnist-rotation, digits, spam, brown, or a path (image folder, IDX, CSV/TSV/JSONL)", Required = true };
     public readonly MethodOptions Methods = new();
@@ -65,7 +74,7 @@ public sealed class TrainFlags
         catch (Exception) { throw new ArgumentException($"--device '{device}' is not a device (cpu, cuda, cuda:N)"); }
         if (device.StartsWith("cuda") && !TorchSharp.torch.cuda.is_available())
             throw new ArgumentException($"--device {device}: CUDA is not available in this LibTorch build");
-        return new FineTuneOptions
+        return Cli.WithFlags(Settings, () => new FineTuneOptions
         {
             Model = p.GetValue(Model)!, Task = p.GetValue(Task)!, Method = p.GetValue(Methods.Method)!, MethodOptions = Methods.Read(p),
             TrainSize = p.GetValue(TrainSize), ValidationSize = p.GetValue(ValSize), TestSize = p.GetValue(TestSize),
@@ -81,7 +90,7 @@ public sealed class TrainFlags
                 BatchSize = p.GetValue(BatchSize), Seed = p.GetValue(Seed), Device = device,
             }.Validate(),
             Pretrain = new PretrainOptions { Device = device },
-        };
+        });
     }
 
     private static string CheckEncoding(string name) =>

@@ -69,13 +69,7 @@ public static class AdapterFile
     {
         var config = BuildConfig(peft, baseName, labels);
         var state = peft.Model.state_dict();
-        var full = Path.GetFullPath(dir);
-        var parent = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(parent);
-        var tmp = Path.Combine(parent, $".tmp-{Path.GetFileName(full)}-{Guid.NewGuid():N}");
-        var old = Path.Combine(parent, $".tmp-{Path.GetFileName(full)}-old-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(tmp);
-        try
+        IO.AtomicFile.WriteDirectory(dir, tmp =>
         {
             var tensors = new Dictionary<string, Tensor>();
             foreach (var name in peft.TrainableNames)
@@ -83,15 +77,7 @@ public static class AdapterFile
             Safetensors.SaveStateDict(Path.Combine(tmp, WeightsName), tensors);
             foreach (var t in tensors.Values) t.Dispose();
             File.WriteAllText(Path.Combine(tmp, ConfigName), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            // Two renames: the old folder aside, the new one in; a crash between them leaves no adapter rather than a mixed one.
-            if (Directory.Exists(full)) Directory.Move(full, old);
-            Directory.Move(tmp, full);
-        }
-        finally
-        {
-            if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
-            if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
-        }
+        });
     }
 
     private static JsonObject BuildConfig(PeftModel peft, string? baseName, IReadOnlyList<string>? labels)

@@ -17,15 +17,17 @@ public static class AssetCatalog
         All.FirstOrDefault(a => string.Equals(a.Name, name, StringComparison.OrdinalIgnoreCase))
         ?? throw new ArgumentException($"unknown asset '{name}'; known: {string.Join(", ", All.Select(a => a.Name))}");
 
-    /// <summary>Fetches the asset unless already present; returns its folder.</summary>
-    /// <summary>The cached copy is checked against its pinned hash: a damaged one is an error that says how to fetch it again.</summary>
+    /// <summary>
+    /// Fetches the asset unless already present; returns its folder. The cached copy is checked against its pinned
+    /// hash: a damaged one is a <see cref="DamagedAssetException"/>, which says how to fetch it again.
+    /// </summary>
     public static string Ensure(string name, AssetCache? cache = null, TextWriter? log = null)
     {
         cache ??= AssetCache.Default;
         var asset = Find(name);
         var dir = asset.IsPresent(cache) ? cache.PathFor(asset.Name) : asset.Fetch(cache, log ?? TextWriter.Null);
         if (asset.Verify(cache) is { } problem)
-            throw new InvalidDataException($"{asset.Name}: the cached copy is damaged ({problem}); fetch it again with 'coefftune fetch {asset.Name} --force'");
+            throw new DamagedAssetException(asset.Name, cache.PathFor(asset.Name), problem);
         return dir;
     }
 }

@@ -17,3 +17,13 @@ public interface IAsset
 
 /// <summary>An asset could not be fetched; the message says why and how to get it by hand.</summary>
 public sealed class AssetUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>A cached asset no longer matches its pinned hash; deleting <see cref="Folder"/> and fetching again replaces it.</summary>
+public sealed class DamagedAssetException(string asset, string folder, string problem)
+    : IOException($"{asset}: the cached copy is damaged ({problem}); delete {folder} and fetch it again")
+{
+    public string Asset { get; } = asset;
+    public string Folder { get; } = folder;
+    /// <summary>What does not match, e.g. "... has SHA-256 ..., expected ...".</summary>
+    public string Problem { get; } = problem;
+}

@@ -6,8 +6,8 @@ public static class KnownAssets
     private static readonly Lazy<bool> registered = new(() =>
     {
         // Models
-        AssetCatalog.Register(Checkpoints.SentenceTransformerAsset.MiniLM);
-        AssetCatalog.Register(Checkpoints.SentenceTransformerAsset.ArcticXs);
+        AssetCatalog.Register(Models.SentenceTransformerAsset.MiniLM);
+        AssetCatalog.Register(Models.SentenceTransformerAsset.ArcticXs);
         foreach (var tokenizer in Datasets.TokenizerAssets.All()) AssetCatalog.Register(tokenizer);
         // Datasets
         foreach (var dataset in Datasets.DatasetAssets.All()) AssetCatalog.Register(dataset);

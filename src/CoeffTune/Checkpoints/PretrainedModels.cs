@@ -54,14 +54,12 @@ public static class PretrainedModels
 
     private static (string ModelPath, SentenceTransformerConfig Sentence, Func<int?, TextTokenizer> Tokenizer) Resolve(string nameOrPath, AssetCache? cache, TextWriter? log)
     {
-        var asset = AssetCatalog.All.OfType<SentenceTransformerAsset>()
-            .FirstOrDefault(a => string.Equals(a.Name, nameOrPath, StringComparison.OrdinalIgnoreCase));
-        if (asset is not null)
+        if (PretrainedEncoder.Find(nameOrPath) is { } encoder)
         {
             cache ??= AssetCache.Default;
-            AssetCatalog.Ensure(asset.Name, cache, log);
-            var vocab = asset.VocabPath(cache);
-            return (asset.ModelPath(cache), asset.Sentence, max => TextTokenizer.FromWordPiece(vocab, asset.Tokenizer, max));
+            AssetCatalog.Ensure(encoder.Name, cache, log);
+            var fetched = cache;
+            return (encoder.Asset.ModelPath(cache), encoder.Sentence, max => encoder.LoadTokenizer(fetched, max));
         }
         if (File.Exists(nameOrPath))
         {
@@ -69,7 +67,7 @@ public static class PretrainedModels
             var sentence = SentenceTransformerConfig.Read(folder) ?? new SentenceTransformerConfig();
             return (nameOrPath, sentence, max => TextTokenizer.FromFolder(folder, max));
         }
-        var names = string.Join(", ", AssetCatalog.All.OfType<SentenceTransformerAsset>().Select(a => a.Name));
+        var names = string.Join(", ", PretrainedEncoder.All.Select(e => e.Name));
         throw new ArgumentException($"'{nameOrPath}' is neither a known model ({names}) nor an existing .onnx/.safetensors file");
     }
 }

@@ -124,7 +124,8 @@ public sealed class PeftModel
         var groups = Methods.Where(m => m.TrainableNames.Count > 0)
             .Select(m => new ParameterGroup(m.Config.Method, m.TrainableNames.Select(n => byName[n]).ToList(),
                 m.Config.LearningRate ?? learningRate, m.Config.WeightDecay ?? weightDecay)).ToList();
-        groups.Add(new ParameterGroup("head", SavedModuleNames.Select(n => byName[n]).ToList(), learningRate, weightDecay));
+        if (SavedModuleNames.Count > 0)
+            groups.Add(new ParameterGroup("head", SavedModuleNames.Select(n => byName[n]).ToList(), learningRate, weightDecay));
         return groups;
     }
 

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using CoeffTune.IO;
 
 namespace CoeffTune.Training;
 
@@ -10,7 +11,7 @@ public sealed record CheckpointEntry(string Folder, int Step, JsonObject Setting
 /// <summary>
 /// Checkpoints as units. Each is a folder <c>step-00000123</c>: its files are written into a fresh temporary
 /// folder, a <c>manifest.json</c> naming the step and every file's size and SHA-256 is written last, and the
-/// folder is then renamed into place, so a checkpoint folder is either whole or absent. Loading verifies the
+/// folder is then renamed into place (<see cref="AtomicFile.WriteDirectory"/>), so a checkpoint folder is either whole or absent. Loading verifies the
 /// manifest and every file against it and falls back to the previous complete checkpoint when the newest is
 /// damaged. The last <see cref="Keep"/> checkpoints are kept.
 /// </summary>
@@ -19,7 +20,6 @@ public sealed class CheckpointStore(string root)
     public const string ManifestName = "manifest.json";
     public const string FormatName = "coefftune-checkpoint";
     private const string Prefix = "step-";
-    private const string TempPrefix = ".tmp-";
 
     public string Root { get; } = root;
     public int Keep { get; init; } = 2;
@@ -34,10 +34,11 @@ public sealed class CheckpointStore(string root)
     /// <summary>Writes a checkpoint of <paramref name="step"/>: each writer gets the path its file must be written to.</summary>
     public string Save(int step, IReadOnlyList<(string Name, Action<string> Write)> files, JsonObject settings)
     {
-        Directory.CreateDirectory(Root);
-        var tmp = Path.Combine(Root, $"{TempPrefix}{Prefix}{step:D8}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(tmp);
-        try
+        var target = Path.Combine(Root, $"{Prefix}{step:D8}");
+        // The folder is written as a unit; a resumed run writes its first checkpoint at a step it may already
+        // have, and the new one replaces it. A failed write (a full disk, say) frees its space at once; after a
+        // crash the next run's CleanLeftovers does.
+        AtomicFile.WriteDirectory(target, tmp =>
         {
             var entries = new JsonObject();
             foreach (var (name, write) in files)
@@ -53,21 +54,11 @@ public sealed class CheckpointStore(string root)
             };
             File.WriteAllText(Path.Combine(tmp, ManifestName), manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             Boundary?.Invoke(ManifestName);
-            var target = Path.Combine(Root, $"{Prefix}{step:D8}");
-            // A resumed run writes its first checkpoint at a step it may already have: the new one replaces it.
-            if (Directory.Exists(target)) Directory.Delete(target, recursive: true);
-            Directory.Move(tmp, target);
-            Boundary?.Invoke("renamed");
-            foreach (var old in Complete().Skip(Keep)) Directory.Delete(old.Folder, recursive: true);
-            Boundary?.Invoke("pruned");
-            return target;
-        }
-        catch
-        {
-            // A failed write (a full disk, say) frees its space at once; after a crash the next run's CleanLeftovers does.
-            try { if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true); } catch (IOException) { }
-            throw;
-        }
+        });
+        Boundary?.Invoke("renamed");
+        foreach (var old in Complete().Skip(Keep)) Directory.Delete(old.Folder, recursive: true);
+        Boundary?.Invoke("pruned");
+        return target;
     }
 
     /// <summary>Removes temporary folders that an interrupted write left behind (call while holding the run's lock).</summary>
@@ -75,7 +66,7 @@ public sealed class CheckpointStore(string root)
     {
         if (!Directory.Exists(Root)) return 0;
         int n = 0;
-        foreach (var dir in Directory.GetDirectories(Root, TempPrefix + "*"))
+        foreach (var dir in Directory.GetDirectories(Root, AtomicFile.TempDirectoryPattern))
         {
             Directory.Delete(dir, recursive: true);
             n++;
@@ -108,7 +99,7 @@ public sealed class CheckpointStore(string root)
             problems.Add("state.json: a checkpoint of an older layout, which cannot be verified");
         throw new InvalidDataException(problems.Count == 0
             ? $"{Root}: no checkpoint to resume from"
-            : $"{Root}: no complete checkpoint to resume from ({string.Join("; ", problems)}); start the run anew without --resume, or in another --out");
+            : $"{Root}: no complete checkpoint to resume from ({string.Join("; ", problems)}); start the run anew without resuming, or in another run folder");
     }
 
     private IEnumerable<(string Folder, int Step)> Candidates()

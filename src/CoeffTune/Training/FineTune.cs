@@ -65,7 +65,13 @@ public static class FineTune
     public const string SplitFile = "split.json";
     public const string AdapterFolder = "adapter";
 
-    public static FineTuneResult Run(FineTuneOptions o, ITrainingObserver? observer = null, TextWriter? log = null, AssetCache? cache = null)
+    /// <summary>
+    /// Runs <paramref name="o"/>: <paramref name="observer"/> watches the training, <paramref name="log"/> gets what
+    /// the run says. Cancelling <paramref name="cancellation"/> stops the training as <see cref="Trainer.Fit"/> does
+    /// (an <see cref="OperationCanceledException"/>, the run folder resumable).
+    /// </summary>
+    public static FineTuneResult Run(FineTuneOptions o, ITrainingObserver? observer = null, TextWriter? log = null, AssetCache? cache = null,
+        CancellationToken cancellation = default)
     {
         log ??= TextWriter.Null;
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -111,7 +117,7 @@ public static class FineTune
             CheckpointBoundary = o.CheckpointBoundary,
             Log = log,
         };
-        var result = trainer.Fit(loaded.Source(train), loaded.Source(val), o.OutDir, o.Resume);
+        var result = trainer.Fit(loaded.Source(train), loaded.Source(val), o.OutDir, o.Resume, cancellation);
         var device = torch.device(o.Train.Device);
         var testEval = Trainer.Evaluate(peft.Classifier, loaded.Source(test), o.Train.BatchSize, device);
         var adapterDir = Path.Combine(o.OutDir, AdapterFolder);
@@ -137,7 +143,7 @@ public static class FineTune
         if (net is BertClassifier bert)
             log?.WriteLine($"{name}: {bert.PoolingName} pooling{(pooling is null ? " (the model's own)" : " (chosen for this run)")}");
         if (net is VisionTransformer vit && (vit.Config.ImageSize != task.Height || vit.Config.Channels != task.Channels))
-            throw new ArgumentException($"--model {model} takes {vit.Config.Channels}x{vit.Config.ImageSize}x{vit.Config.ImageSize} images, task {task.Name} has {task.Channels}x{task.Height}x{task.Width}");
+            throw new ArgumentException($"model '{model}' takes {vit.Config.Channels}x{vit.Config.ImageSize}x{vit.Config.ImageSize} images, task {task.Name} has {task.Channels}x{task.Height}x{task.Width}", nameof(model));
         return tokenizer is not null
             ? new LoadedModel(net, name, d => new TextBatchSource((TextDataset)d, tokenizer), tokenizer)
             : new LoadedModel(net, name, d => new ImageBatchSource((ImageDataset)d));
@@ -175,7 +181,7 @@ public static class FineTune
             log?.WriteLine(report.ToString());
             return (vit, null);
         }
-        throw new ArgumentException($"--model '{name}': not a known model (auto, minilm, arctic-xs, vit-fmnist) nor an existing file");
+        throw new ArgumentException($"'{name}' is neither a known model (auto, minilm, arctic-xs, vit-fmnist) nor an existing file", nameof(name));
     }
 
     /// <summary>Writes metrics.jsonl (one object per evaluation, the final result last) and passes events on.</summary>

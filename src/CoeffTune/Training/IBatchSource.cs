@@ -3,12 +3,17 @@ using static TorchSharp.torch;
 
 namespace CoeffTune.Training;
 
-/// <summary>A labelled set the trainer can draw batches from by index.</summary>
-public interface IBatchSource
+/// <summary>A set the trainer can draw batches of any kind from by index (its objective says what a batch holds).</summary>
+public interface IBatchSource<out TBatch>
 {
     int Count { get; }
-    /// <summary>The examples at <paramref name="indices"/> as one batch with labels, on <paramref name="device"/>.</summary>
-    Batch MakeBatch(int[] indices, Device device);
+    /// <summary>The examples at <paramref name="indices"/> as one batch, on <paramref name="device"/>.</summary>
+    TBatch MakeBatch(int[] indices, Device device);
+}
+
+/// <summary>A labelled set of classification examples.</summary>
+public interface IBatchSource : IBatchSource<Batch>
+{
 }
 
 /// <summary>A batch source over tensors already in memory (inputs (N, ...), labels (N)).</summary>

@@ -3,7 +3,7 @@ namespace CoeffTune.Training;
 /// <summary>
 /// Exclusive use of a run folder: an advisory lock on <c>.lock</c> inside it, held until disposed, so a second
 /// run on the same folder is refused instead of interleaving its files with the first's. Taking the lock also
-/// removes what an interrupted earlier run left behind (temporary files and folders).
+/// removes what an interrupted earlier run left behind (the temporary files and folders of <see cref="IO.AtomicFile"/>).
 /// </summary>
 public sealed class RunFolder : IDisposable
 {
@@ -30,16 +30,16 @@ public sealed class RunFolder : IDisposable
         }
         catch (IOException)
         {
-            throw new IOException($"{path} is in use by another coefftune run; wait for it to finish or choose another --out");
+            throw new IOException($"{path} is in use by another coefftune run; wait for it to finish or choose another run folder");
         }
         var folder = new RunFolder(path, f, created);
         int removed = 0;
-        foreach (var tmp in Directory.EnumerateFiles(path, ".*.tmp", SearchOption.AllDirectories).ToList())
+        foreach (var tmp in Directory.EnumerateFiles(path, IO.AtomicFile.TempFilePattern, SearchOption.AllDirectories).ToList())
         {
             File.Delete(tmp);
             removed++;
         }
-        foreach (var dir in Directory.EnumerateDirectories(path, ".tmp-*", SearchOption.AllDirectories).ToList())
+        foreach (var dir in Directory.EnumerateDirectories(path, IO.AtomicFile.TempDirectoryPattern, SearchOption.AllDirectories).ToList())
         {
             Directory.Delete(dir, recursive: true);
             removed++;

@@ -17,17 +17,21 @@ public sealed record TrainOptions
     public int CheckpointEvery { get; init; } = 50;
     public string Device { get; init; } = "cpu";
 
+    /// <summary>This, when every value is in range; else an <see cref="ArgumentException"/> whose ParamName is the property at fault.</summary>
     public TrainOptions Validate()
     {
-        if (Epochs < 1) throw new ArgumentException($"--epochs must be at least 1, got {Epochs}");
-        if (MaxSteps is < 1) throw new ArgumentException($"--max-steps must be at least 1, got {MaxSteps}");
-        if (BatchSize < 1) throw new ArgumentException($"--batch-size must be at least 1, got {BatchSize}");
-        if (!(LearningRate > 0)) throw new ArgumentException($"--lr must be positive, got {LearningRate}");
-        if (!(WeightDecay >= 0)) throw new ArgumentException($"--weight-decay must be non-negative, got {WeightDecay}");
-        if (!(WarmupFraction >= 0 && WarmupFraction < 1)) throw new ArgumentException($"warmup fraction must be in [0, 1), got {WarmupFraction}");
-        if (CheckpointEvery < 1) throw new ArgumentException($"checkpoint interval must be at least 1, got {CheckpointEvery}");
+        if (Epochs < 1) throw Bad(nameof(Epochs), "must be at least 1", Epochs);
+        if (MaxSteps is < 1) throw Bad(nameof(MaxSteps), "must be at least 1", MaxSteps);
+        if (BatchSize < 1) throw Bad(nameof(BatchSize), "must be at least 1", BatchSize);
+        if (!(LearningRate > 0)) throw Bad(nameof(LearningRate), "must be positive", LearningRate);
+        if (!(WeightDecay >= 0)) throw Bad(nameof(WeightDecay), "must be non-negative", WeightDecay);
+        if (!(WarmupFraction >= 0 && WarmupFraction < 1)) throw Bad(nameof(WarmupFraction), "must be in [0, 1)", WarmupFraction);
+        if (CheckpointEvery < 1) throw Bad(nameof(CheckpointEvery), "must be at least 1", CheckpointEvery);
         return this;
     }
+
+    private static ArgumentException Bad(string property, string rule, object? value) =>
+        new($"{nameof(TrainOptions)}.{property} {rule}, got {value}", property);
 
     /// <summary>Learning-rate factor at <paramref name="step"/> of <paramref name="total"/>: linear warmup, then cosine to zero.</summary>
     public double Schedule(int step, int total)

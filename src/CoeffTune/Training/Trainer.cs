@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CoeffTune.Methods;
+using CoeffTune.Models;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.PyBridge;
@@ -9,19 +10,17 @@ using static TorchSharp.torch;
 
 namespace CoeffTune.Training;
 
-/// <summary>Accuracy and mean loss of a model on a set.</summary>
-public sealed record Evaluation(double Accuracy, double Loss, int Examples);
+/// <summary>
+/// A model on a set: the objective's selection score (classification: accuracy), its mean loss, the number of
+/// examples, and any further metrics the objective reports.
+/// </summary>
+public sealed record Evaluation(double Accuracy, double Loss, int Examples)
+{
+    public IReadOnlyDictionary<string, double> Metrics { get; init; } = new Dictionary<string, double>();
+}
 
 /// <summary>One evaluation during training, as written to metrics.jsonl.</summary>
 public sealed record EpochMetrics(int Epoch, int Step, double TrainLoss, Evaluation Validation, double LearningRate, double ExamplesPerSecond, double Seconds);
-
-/// <summary>What the trainer tells whoever watches it.</summary>
-public interface ITrainingObserver
-{
-    void OnStart(int totalSteps, int stepsPerEpoch, int startStep) { }
-    void OnStep(int step, int epoch, double loss, double examplesPerSecond) { }
-    void OnEvaluation(EpochMetrics metrics, bool best) { }
-}
 
 /// <summary>The loss became NaN or infinite; training stopped.</summary>
 public sealed class TrainingDivergedException(string message) : Exception(message);
@@ -34,17 +33,14 @@ public sealed record TrainResult(IReadOnlyList<EpochMetrics> History, Evaluation
 /// gradient clipping, evaluation every epoch keeping the best weights, atomic checkpoints that resume
 /// exactly (data order and dropout depend only on the seed and the step), a dispose scope per step.
 /// </summary>
-public sealed class Trainer(PeftModel peft, TrainOptions options, ITrainingObserver? observer = null)
+public class Trainer<TBatch>(PeftModel peft, ITrainingObjective<TBatch> objective, TrainOptions options, ITrainingObserver? observer = null)
+    where TBatch : IDisposable
 {
     public const string CheckpointFolder = "checkpoint";
     private readonly TrainOptions o = options.Validate();
     private readonly ITrainingObserver observer = observer ?? new NullObserver();
     private sealed class NullObserver : ITrainingObserver { }
 
-    /// <summary>Injected into the loss for testing the divergence guard: the step at which the loss is replaced by NaN.</summary>
-    public int? PoisonStep { get; init; }
-    /// <summary>Stops (as if killed) right after this many steps, leaving the checkpoint behind; for testing resume.</summary>
-    public int? StopAfterStep { get; init; }
     /// <summary>What else decides the run's result (task, model, data sizes, ...), recorded in every checkpoint and compared on resume.</summary>
     public JsonObject? RunSettings { get; init; }
     /// <summary>Resume even when the settings differ from the checkpoint's (the differences are logged).</summary>
@@ -75,10 +71,19 @@ public sealed class Trainer(PeftModel peft, TrainOptions options, ITrainingObser
         return s;
     }
 
-    public TrainResult Fit(IBatchSource train, IBatchSource validation, string outDir, bool resume = false)
+    /// <summary>
+    /// Trains on <paramref name="train"/>, evaluating on <paramref name="validation"/> at every epoch's end, with
+    /// checkpoints in <paramref name="outDir"/>; <paramref name="resume"/> continues from its newest complete
+    /// checkpoint. Cancelling <paramref name="cancellation"/> (from an observer's <see cref="ITrainingObserver.OnStep"/>,
+    /// say) stops the run after the step in progress and any checkpoint that step writes, with an
+    /// <see cref="OperationCanceledException"/>: the run then stands as if the process had been killed there, and
+    /// resuming redoes the steps since its last checkpoint.
+    /// </summary>
+    public TrainResult Fit(IBatchSource<TBatch> train, IBatchSource<TBatch> validation, string outDir, bool resume = false, CancellationToken cancellation = default)
     {
+        cancellation.ThrowIfCancellationRequested();
         var device = torch.device(o.Device);
-        var model = peft.Classifier;
+        var model = peft.Model;
         model.to(device);
         var groups = peft.ParameterGroups(o.LearningRate, o.WeightDecay);
         using var opt = optim.AdamW(groups.Select(g => new AdamW.ParamGroup(g.Parameters, lr: g.LearningRate, weight_decay: g.WeightDecay)));
@@ -122,11 +127,10 @@ public sealed class Trainer(PeftModel peft, TrainOptions options, ITrainingObser
                 int gi = 0;
                 foreach (var pg in opt.ParamGroups) pg.LearningRate = baseLrs[gi++] * factor;
                 opt.zero_grad();
-                var loss = nn.functional.cross_entropy(model.forward(batch), batch.Labels!);
-                if (PoisonStep == step) loss = loss * double.NaN;
+                var loss = objective.Loss(model, batch);
                 double lossValue = loss.ToDouble();
                 if (!double.IsFinite(lossValue))
-                    throw new TrainingDivergedException($"loss became {lossValue} at epoch {epoch + 1}, step {step + 1} (learning rate {o.LearningRate * factor:G3}); lower --lr or check the data");
+                    throw new TrainingDivergedException($"loss became {lossValue} at epoch {epoch + 1}, step {step + 1} (learning rate {o.LearningRate * factor:G3}); lower the learning rate or check the data");
                 loss.backward();
                 if (o.ClipNorm > 0) nn.utils.clip_grad_norm_(trainable, o.ClipNorm);
                 opt.step();
@@ -137,12 +141,12 @@ public sealed class Trainer(PeftModel peft, TrainOptions options, ITrainingObser
                 bool epochEnd = b == stepsPerEpoch - 1 || step == total;
                 if (epochEnd)
                 {
-                    var val = Evaluate(model, validation, o.BatchSize, device);
+                    var val = objective.Evaluate(model, validation, o.BatchSize, device);
                     var m = new EpochMetrics(epoch + 1, step, lossSum / Math.Max(1, lossCount), val, o.LearningRate * factor,
                         seen / Math.Max(1e-9, epochClock.Elapsed.TotalSeconds), elapsedBefore + clock.Elapsed.TotalSeconds);
                     lossSum = 0; lossCount = 0;
                     history.Add(m);
-                    bool isBest = val.Accuracy > best.Accuracy || (val.Accuracy == best.Accuracy && val.Loss < best.Loss);
+                    bool isBest = objective.IsBetter(val, best);
                     if (isBest)
                     {
                         best = val; bestEpoch = epoch + 1;
@@ -154,31 +158,18 @@ public sealed class Trainer(PeftModel peft, TrainOptions options, ITrainingObser
                 }
                 if (epochEnd || step % o.CheckpointEvery == 0)
                     SaveCheckpoint(store, settings, opt, step, best, bestEpoch, history, bestWeights);
-                if (StopAfterStep == step) return new TrainResult(history, best, bestEpoch, step, elapsedBefore + clock.Elapsed.TotalSeconds);
+                // Cancelled with steps left to do; a run whose last step is done finishes as usual.
+                if (step < total && cancellation.IsCancellationRequested)
+                {
+                    DisposeAll(bestWeights);
+                    throw new OperationCanceledException($"training was cancelled after step {step} of {total}; resuming continues from the last checkpoint", cancellation);
+                }
             }
         }
         if (bestWeights is not null) Restore(peft, bestWeights);
         DisposeAll(bestWeights);
         model.eval();
         return new TrainResult(history, best, bestEpoch, step, elapsedBefore + clock.Elapsed.TotalSeconds);
-    }
-
-    /// <summary>Accuracy and mean cross-entropy over a whole set, in evaluation mode without gradients.</summary>
-    public static Evaluation Evaluate(Models.TransformerClassifier model, IBatchSource set, int batchSize, Device device)
-    {
-        model.eval();
-        using var _ = no_grad();
-        long correct = 0; double lossSum = 0;
-        for (int start = 0; start < set.Count; start += batchSize)
-        {
-            using var scope = NewDisposeScope();
-            var idx = Enumerable.Range(start, Math.Min(batchSize, set.Count - start)).ToArray();
-            using var batch = set.MakeBatch(idx, device);
-            var logits = model.forward(batch);
-            lossSum += nn.functional.cross_entropy(logits, batch.Labels!, reduction: nn.Reduction.Sum).ToDouble();
-            correct += logits.argmax(1).eq(batch.Labels!).sum().ToInt64();
-        }
-        return new Evaluation(set.Count == 0 ? 0 : (double)correct / set.Count, set.Count == 0 ? 0 : lossSum / set.Count, set.Count);
     }
 
     /// <summary>A shuffled order of the training set for one epoch, from the seed and the epoch alone.</summary>
@@ -256,4 +247,13 @@ public sealed class Trainer(PeftModel peft, TrainOptions options, ITrainingObser
         return (s["step"]!.GetValue<int>(), new Evaluation(s["best_accuracy"]!.GetValue<double>(), s["best_loss"]!.GetValue<double>(), 0),
             s["best_epoch"]!.GetValue<int>(), history, best);
     }
+}
+
+/// <summary>The trainer of a classifier: <see cref="Trainer{TBatch}"/> with the <see cref="ClassificationObjective"/>.</summary>
+public sealed class Trainer(PeftModel peft, TrainOptions options, ITrainingObserver? observer = null)
+    : Trainer<Batch>(peft, new ClassificationObjective(), options, observer)
+{
+    /// <summary>Accuracy and mean cross-entropy over a whole set, in evaluation mode without gradients.</summary>
+    public static Evaluation Evaluate(TransformerClassifier model, IBatchSource set, int batchSize, Device device) =>
+        new ClassificationObjective().Evaluate(model, set, batchSize, device);
 }

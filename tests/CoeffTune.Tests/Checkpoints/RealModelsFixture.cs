@@ -1,5 +1,5 @@
 using CoeffTune.Assets;
-using CoeffTune.Checkpoints;
+using CoeffTune.Assets.Models;
 
 namespace CoeffTune.Tests.Checkpoints;
 

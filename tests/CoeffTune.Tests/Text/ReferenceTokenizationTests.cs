@@ -61,8 +61,8 @@ public sealed class ReferenceTokenizationTests(RealModelsFixture models, ITestOu
     public void MiniLM_ids_and_tokens_match_the_reference_on_every_text()
     {
         models.Require("minilm");
-        var asset = SentenceTransformerAsset.MiniLM;
-        using var tokenizer = TextTokenizer.FromWordPiece(asset.VocabPath(models.Cache), asset.Tokenizer);
+        var encoder = PretrainedEncoder.MiniLM;
+        using var tokenizer = TextTokenizer.FromWordPiece(encoder.Asset.VocabPath(models.Cache), encoder.Tokenizer);
         var texts = ReferenceFixtures.Load("wordpiece-minilm.json");
         Assert.True(texts.All(t => t.Ids.Length <= tokenizer.MaxLength), "the fixture's texts fit the model; none is cut");
         var bad = ReferenceFixtures.Mismatches(texts, t =>

@@ -82,7 +82,7 @@ public sealed class CheckpointFaultTests : IDisposable
         var expected = Uninterrupted(Path.Combine(temp.Path, "whole"));
         var dir = Path.Combine(temp.Path, "damaged");
         var first = PeftModel.Wrap(TinyModels.Vit(), "coeff+lora");
-        new Trainer(first, Options) { StopAfterStep = 10 }.Fit(Train, Validation, dir);
+        Assert.Equal(10, TrainerTests.StopAfterSteps(first, Options, 10, Train, Validation, dir));
         var steps = Directory.GetDirectories(Path.Combine(dir, Trainer.CheckpointFolder), "step-*").Order().ToList();
         Assert.Equal(new[] { "step-00000007", "step-00000009" }, steps.Select(Path.GetFileName));
         Flip(Path.Combine(steps[1], "optimizer.bin"));
@@ -109,7 +109,7 @@ public sealed class CheckpointFaultTests : IDisposable
     {
         using var scope = NewDisposeScope();
         var dir = Path.Combine(temp.Path, "changed");
-        new Trainer(PeftModel.Wrap(TinyModels.Vit(), "coeff+lora"), Options) { StopAfterStep = 5 }.Fit(Train, Validation, dir);
+        Assert.Equal(5, TrainerTests.StopAfterSteps(PeftModel.Wrap(TinyModels.Vit(), "coeff+lora"), Options, 5, Train, Validation, dir));
         var e = Assert.Throws<InvalidDataException>(() =>
             new Trainer(PeftModel.Wrap(TinyModels.Vit(), "coeff+lora"), Options with { LearningRate = 0.01, BatchSize = 8 })
                 .Fit(Train, Validation, dir, resume: true));

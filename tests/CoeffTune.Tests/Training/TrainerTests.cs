@@ -30,6 +30,29 @@ public class TrainerTests : IDisposable
 
     internal static TrainOptions Options => new() { Epochs = 4, BatchSize = 16, LearningRate = 3e-3, Seed = 5, CheckpointEvery = 7 };
 
+    /// <summary>Cancels the run once <paramref name="steps"/> steps are done, as a user stopping it would; pass <see cref="Token"/> to Fit.</summary>
+    internal sealed class StopAfter(int steps) : ITrainingObserver
+    {
+        private readonly CancellationTokenSource source = new();
+        public CancellationToken Token => source.Token;
+        public int LastStep { get; private set; }
+
+        public void OnStep(int step, int epoch, double loss, double examplesPerSecond)
+        {
+            LastStep = step;
+            if (step == steps) source.Cancel();
+        }
+    }
+
+    /// <summary>Trains until <paramref name="steps"/> steps are done and the run is cancelled; returns the steps that ran.</summary>
+    internal static int StopAfterSteps(PeftModel peft, TrainOptions options, int steps, IBatchSource train, IBatchSource validation, string dir)
+    {
+        var stop = new StopAfter(steps);
+        var e = Assert.Throws<OperationCanceledException>(() => new Trainer(peft, options, stop).Fit(train, validation, dir, cancellation: stop.Token));
+        Assert.Contains($"cancelled after step {steps} of", e.Message);
+        return stop.LastStep;
+    }
+
     [Fact]
     public void A_short_run_brings_the_loss_down_and_keeps_the_best_epoch()
     {
@@ -128,8 +151,7 @@ public class TrainerTests : IDisposable
         var state = peft.Model.state_dict();
         var alpha = peft.TrainableNames.First(n => n.EndsWith("alpha"));
         var before = state[alpha].detach().clone();
-        new Trainer(peft, Options with { MaxSteps = 4, WarmupFraction = 0.5, WeightDecay = 0, LearningRate = 0.01 }) { StopAfterStep = 1 }
-            .Fit(Bands(64, 1), Bands(16, 2), dir);
+        Assert.Equal(1, StopAfterSteps(peft, Options with { MaxSteps = 4, WarmupFraction = 0.5, WeightDecay = 0, LearningRate = 0.01 }, 1, Bands(64, 1), Bands(16, 2), dir));
         var moved = (state[alpha] - before).abs();
         double median = moved.masked_select(moved.gt(0)).median().ToDouble();
         Assert.True(Math.Abs(median - 0.005) < 0.01 * 0.005, $"first step moved alpha by {median:G4}; warmup should give 0.005");
@@ -159,8 +181,9 @@ public class TrainerTests : IDisposable
         new Trainer(full, Options).Fit(train, val, Path.Combine(dir, "a"));
 
         var first = PeftModel.Wrap(TinyModels.Vit(), "coeff+dora");
-        var stopped = new Trainer(first, Options) { StopAfterStep = 17 }.Fit(train, val, Path.Combine(dir, "b"));
-        Assert.Equal(17, stopped.Steps);                      // the last checkpoint was at step 14: steps 15-17 are redone
+        Assert.Equal(17, StopAfterSteps(first, Options, 17, train, val, Path.Combine(dir, "b")));
+        // The last checkpoint was at step 14: steps 15-17 are redone.
+        Assert.Equal("step-00000014", Path.GetFileName(new CheckpointStore(Path.Combine(dir, "b", Trainer.CheckpointFolder)).Latest().Folder));
         var resumedModel = PeftModel.Wrap(TinyModels.Vit(), "coeff+dora");
         var resumed = new Trainer(resumedModel, Options).Fit(train, val, Path.Combine(dir, "b"), resume: true);
         Assert.Equal(28, resumed.Steps);
@@ -171,14 +194,36 @@ public class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void A_cancellation_before_the_start_changes_nothing_and_one_at_the_last_step_lets_the_run_finish()
+    {
+        using var scope = NewDisposeScope();
+        var peft = PeftModel.Wrap(TinyModels.Vit(), "coeff");
+        Directory.CreateDirectory(Path.Combine(dir, Trainer.CheckpointFolder, "step-00000099"));
+        Assert.Throws<OperationCanceledException>(() => new Trainer(peft, Options).Fit(Bands(32, 1), Bands(16, 2), dir, cancellation: new CancellationToken(true)));
+        Assert.True(Directory.Exists(Path.Combine(dir, Trainer.CheckpointFolder, "step-00000099")), "a run cancelled before it starts leaves the folder alone");
+        var stop = new StopAfter(2);
+        var result = new Trainer(peft, Options with { MaxSteps = 2 }, stop).Fit(Bands(32, 1), Bands(16, 2), dir, cancellation: stop.Token);
+        Assert.Equal(2, result.Steps);
+        Assert.Single(result.History);
+    }
+
+    [Fact]
     public void A_nan_loss_stops_the_run_with_a_clear_message()
     {
         using var scope = NewDisposeScope();
         var peft = PeftModel.Wrap(TinyModels.Vit(), "coeff");
+        // One image with a NaN pixel, placed where the first epoch's data order takes it in its fourth batch.
+        var data = Bands(64, 1);
+        int example = Trainer.Permutation(64, Options.Seed, 0)[3 * Options.BatchSize + 5];
+        var images = data.Inputs.clone();
+        images[example, 0, 4, 4] = float.NaN;
+        var steps = new StopAfter(int.MaxValue);
         var e = Assert.Throws<TrainingDivergedException>(() =>
-            new Trainer(peft, Options) { PoisonStep = 3 }.Fit(Bands(64, 1), Bands(16, 2), dir));
+            new Trainer(peft, Options, steps).Fit(new TensorBatchSource(images, data.Labels), Bands(16, 2), dir));
         Assert.Contains("loss became NaN", e.Message);
-        Assert.Contains("step 4", e.Message);
+        Assert.Contains("epoch 1, step 4", e.Message);
+        // Three steps completed; the fourth, whose loss was NaN, never reached the optimiser.
+        Assert.Equal(3, steps.LastStep);
     }
 
     [Fact]

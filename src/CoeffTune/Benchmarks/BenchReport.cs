@@ -1,15 +1,15 @@
 using System.Text;
 using System.Text.Json;
-using ScottPlot;
 
-namespace CoeffTune.Cli.Bench;
+namespace CoeffTune.Benchmarks;
 
-/// <summary>Aggregates runs into a Table-1-style markdown table, a JSON file and a bar chart.</summary>
+/// <summary>One method's row of a comparison: test accuracy (%) per task and its mean over tasks, each a mean over seeds with its spread.</summary>
+public sealed record MethodSummary(string Method, double Mean, double MeanStd, Dictionary<string, double> Tasks, Dictionary<string, double> TaskStd, long Trainable, double Gflops, int Seeds);
+
+/// <summary>Aggregates runs into a Table-1-style markdown table and a JSON file.</summary>
 public static class BenchReport
 {
-    public sealed record MethodSummary(string Method, double Mean, double MeanStd, Dictionary<string, double> Tasks, Dictionary<string, double> TaskStd, long Trainable, double Gflops, int Seeds);
-
-    public static List<MethodSummary> Summarise(BenchSetup s, List<BenchRunResult> runs, Dictionary<string, double> gflops)
+    public static List<MethodSummary> Summarise(BenchSetup s, IReadOnlyList<BenchRunResult> runs, IReadOnlyDictionary<string, double> gflops)
     {
         var list = new List<MethodSummary>();
         foreach (var m in s.Methods)
@@ -25,14 +25,15 @@ public static class BenchReport
         return list;
     }
 
-    private static double Std(IReadOnlyList<double> xs)
+    /// <summary>Sample standard deviation (n - 1); 0 for fewer than two values.</summary>
+    public static double Std(IReadOnlyList<double> xs)
     {
         if (xs.Count < 2) return 0;
         double mean = xs.Average();
         return Math.Sqrt(xs.Sum(x => (x - mean) * (x - mean)) / (xs.Count - 1));
     }
 
-    public static string Markdown(BenchSetup s, List<MethodSummary> rows, string command)
+    public static string Markdown(BenchSetup s, IReadOnlyList<MethodSummary> rows, string command)
     {
         var sb = new StringBuilder();
         sb.AppendLine($"## {s.Name}");
@@ -54,12 +55,14 @@ public static class BenchReport
             sb.AppendLine($" **{r.Mean:F2}**{(r.Seeds > 1 ? $" ± {r.MeanStd:F2}" : "")} |");
         }
         sb.AppendLine();
-        foreach (var m in s.Methods.Where(m => m.Options is not null))
-            sb.AppendLine($"- {m.Label}: options {JsonSerializer.Serialize(m.Options)}");
+        // Each row's settings that tell it apart: those off the method's defaults, and those that vary between rows of one recipe.
+        foreach (var m in s.Methods)
+            if (m.Distinguishing(s.Methods) is { } options)
+                sb.AppendLine($"- {m.Label}: options {JsonSerializer.Serialize(options)}");
         return sb.ToString();
     }
 
-    public static void Json(string path, BenchSetup s, List<MethodSummary> rows, List<BenchRunResult> runs, string command, object? extra = null)
+    public static void Json(string path, BenchSetup s, IReadOnlyList<MethodSummary> rows, IReadOnlyList<BenchRunResult> runs, string command, object? extra = null)
     {
         var o = new
         {
@@ -68,33 +71,6 @@ public static class BenchReport
             methods = rows.ToDictionary(r => r.Method, r => new { mean = r.Mean, mean_std = r.MeanStd, tasks = r.Tasks, task_std = r.TaskStd, trainable = r.Trainable, gflops = r.Gflops }),
             runs, extra,
         };
-        Cli.WriteAtomic(path, JsonSerializer.Serialize(o, new JsonSerializerOptions { WriteIndented = true }));
-    }
-
-    /// <summary>Grouped bars: one group per task plus the mean, one bar per method.</summary>
-    public static void Chart(string path, BenchSetup s, List<MethodSummary> rows, string title)
-    {
-        var plot = new Plot();
-        var groups = s.Tasks.Append("mean").ToList();
-        var palette = new ScottPlot.Palettes.Category10();
-        for (int m = 0; m < rows.Count; m++)
-        {
-            var bars = new List<Bar>();
-            for (int g = 0; g < groups.Count; g++)
-            {
-                double v = groups[g] == "mean" ? rows[m].Mean : rows[m].Tasks[groups[g]];
-                bars.Add(new Bar { Position = g * (rows.Count + 1) + m, Value = v, FillColor = palette.GetColor(m) });
-            }
-            var bp = plot.Add.Bars(bars);
-            bp.LegendText = rows[m].Method;
-        }
-        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
-            groups.Select((g, i) => (double)(i * (rows.Count + 1) + (rows.Count - 1) / 2.0)).ToArray(), groups.ToArray());
-        plot.YLabel("test accuracy (%)");
-        plot.Title(title);
-        plot.ShowLegend(Edge.Right);
-        double min = rows.Min(r => r.Tasks.Values.Append(r.Mean).Min());
-        plot.Axes.SetLimitsY(Math.Max(0, min - 10), 100);
-        plot.SavePng(path, 1100, 450);
+        IO.AtomicFile.WriteAllText(path, JsonSerializer.Serialize(o, new JsonSerializerOptions { WriteIndented = true }));
     }
 }

