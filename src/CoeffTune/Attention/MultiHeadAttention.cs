@@ -11,8 +11,10 @@ namespace CoeffTune.Attention;
 /// This is the one place where attention maps are made. With no <see cref="MapTransform"/> the
 /// fused scaled-dot-product kernel runs and the maps are never materialised; with one, the maps are
 /// computed explicitly, passed through the transform, then through attention dropout.
+/// The layer is a <c>Module&lt;AttentionInput, Tensor&gt;</c> so that its calls can be observed or changed with
+/// <c>register_forward_pre_hook</c> and <c>register_forward_hook</c>.
 /// </summary>
-public sealed class MultiHeadAttention : nn.Module
+public sealed class MultiHeadAttention : nn.Module<AttentionInput, Tensor>
 {
     public readonly Linear query;
     public readonly Linear key;
@@ -57,11 +59,17 @@ public sealed class MultiHeadAttention : nn.Module
     }
 
     /// <summary>
-    /// x: (B, Nq, D). context: (B, Nk, Dc) for cross-attention, null for self-attention.
+    /// Runs the layer through <c>call</c>, so registered forward hooks see (and may change) this call; this is the
+    /// entry point models use. x: (B, Nq, D). context: (B, Nk, Dc) for cross-attention, null for self-attention.
     /// keyPaddingMask: (B, Nk), nonzero/true where a key is a real token, zero/false where it is padding.
     /// </summary>
-    public Tensor forward(Tensor x, Tensor? context = null, Tensor? keyPaddingMask = null, bool causal = false)
+    public Tensor forward(Tensor x, Tensor? context = null, Tensor? keyPaddingMask = null, bool causal = false) =>
+        call(new AttentionInput(x, context, keyPaddingMask, causal));
+
+    /// <summary>The layer itself, without hooks (TorchSharp's convention: <c>call</c> runs hooks, <c>forward</c> does not).</summary>
+    public override Tensor forward(AttentionInput input)
     {
+        var (x, context, keyPaddingMask, causal) = input;
         using var scope = NewDisposeScope();
         var src = context ?? x;
         long b = x.shape[0], nq = x.shape[1], nk = src.shape[1];

@@ -151,4 +151,51 @@ public class MultiHeadAttentionTests
         double scale = evaluation.abs().mean().ToDouble();
         Assert.True(MaxAbsDiff(sum / 2000, evaluation) < 0.1 * scale, $"mean of training outputs off by {MaxAbsDiff(sum / 2000, evaluation):G3} (scale {scale:G3})");
     }
+
+    [Fact]
+    public void A_forward_hook_on_an_attention_layer_of_bert_sees_its_call_and_a_replaced_output_reaches_the_logits()
+    {
+        using var scope = NewDisposeScope();
+        var model = TinyModels.Bert(5);
+        var batch = TinyModels.TextBatch();
+        var attention = model.layers[0].attention;
+        var kept = new List<Tensor>();
+        // Hooks run inside the layer's caller's dispose scope: what they keep must leave it.
+        Tensor Keep(Tensor t) { var c = t.detach().clone().DetachFromDisposeScope(); kept.Add(c); return c; }
+        Tensor? seenX = null, seenMask = null, seenOutput = null;
+        var pre = attention.register_forward_pre_hook((_, input) =>
+        {
+            seenX = Keep(input.X);
+            seenMask = input.KeyPaddingMask is { } m ? Keep(m) : null;
+            return input;
+        });
+        var post = attention.register_forward_hook((_, _, output) => { seenOutput = Keep(output); return output; });
+        var logits = model.forward(batch);
+        pre.remove();
+        post.remove();
+
+        // What the hooks saw: the embeddings, the batch's mask, and the layer's own output on them.
+        var embedded = model.embeddings.forward(batch.Inputs, batch.TokenTypeIds);
+        Assert.Equal(0.0, MaxAbsDiff(seenX!, embedded));
+        Assert.Equal(0.0, MaxAbsDiff(seenMask!, batch.AttentionMask!));
+        var direct = attention.forward(new AttentionInput(embedded, KeyPaddingMask: batch.AttentionMask));
+        Assert.Equal(0.0, MaxAbsDiff(seenOutput!, direct));
+
+        // A hook that replaces the output with zeros: the logits are those of the same model whose attention
+        // output projection is zero (so that layer's attention adds nothing), and differ from the original.
+        var zeroing = attention.register_forward_hook((_, _, output) => zeros_like(output));
+        var replaced = model.forward(batch);
+        zeroing.remove();
+        var reference = TinyModels.Bert(5);
+        using (no_grad())
+        {
+            reference.layers[0].attention.output.weight!.zero_();
+            reference.layers[0].attention.output.bias!.zero_();
+        }
+        Assert.True(MaxAbsDiff(replaced, reference.forward(batch)) <= 1e-6, $"hooked vs zeroed projection {MaxAbsDiff(replaced, reference.forward(batch)):E2}");
+        Assert.True(MaxAbsDiff(replaced, logits) > 1e-3, "replacing the attention output must change the logits");
+        // Removed hooks act no more.
+        Assert.Equal(0.0, MaxAbsDiff(model.forward(batch), logits));
+        foreach (var t in kept) t.Dispose();
+    }
 }
