@@ -10,4 +10,5 @@ namespace CoeffTune.Attention;
 /// <param name="Context">Keys' and values' source for cross-attention, (B, Nk, Dc); null for self-attention.</param>
 /// <param name="KeyPaddingMask">(B, Nk), nonzero/true where a key is a real token, zero/false where it is padding.</param>
 /// <param name="Causal">When true, query i attends to keys 0..i only (the queries taken as the last Nq of the Nk positions).</param>
-public sealed record AttentionInput(Tensor X, Tensor? Context = null, Tensor? KeyPaddingMask = null, bool Causal = false);
+/// <param name="Cache">Keys and values of earlier decoding steps, extended or reused by this one; null for a full forward.</param>
+public sealed record AttentionInput(Tensor X, Tensor? Context = null, Tensor? KeyPaddingMask = null, bool Causal = false, KeyValueCache? Cache = null);

@@ -13,7 +13,9 @@ namespace CoeffTune.Attention;
 /// computed explicitly, passed through every enabled transform in order, then through attention dropout,
 /// then multiplied by V. A lone enabled transform may do all of that itself (<see cref="AttentionMapTransform.Attend"/>).
 /// The layer is a <c>Module&lt;AttentionInput, Tensor&gt;</c> so that its calls can be observed or changed with
-/// <c>register_forward_pre_hook</c> and <c>register_forward_hook</c>.
+/// <c>register_forward_pre_hook</c> and <c>register_forward_hook</c>. For incremental decoding it takes a
+/// <see cref="KeyValueCache"/>: self-attention appends each step's keys and values to the cached ones, cross-attention
+/// computes them from the context once; the maps of a step are its queries' rows of the full maps, transforms included.
 /// </summary>
 public sealed class MultiHeadAttention : nn.Module<AttentionInput, Tensor>
 {
@@ -77,22 +79,22 @@ public sealed class MultiHeadAttention : nn.Module<AttentionInput, Tensor>
     /// <summary>
     /// Runs the layer through <c>call</c>, so registered forward hooks see (and may change) this call; this is the
     /// entry point models use. x: (B, Nq, D). context: (B, Nk, Dc) for cross-attention, null for self-attention.
-    /// keyPaddingMask: (B, Nk), nonzero/true where a key is a real token, zero/false where it is padding.
+    /// keyPaddingMask: (B, Nk), nonzero/true where a key is a real token, zero/false where it is padding; with a cache,
+    /// Nk counts the cached keys too (see <see cref="KeyValueCache"/>).
     /// </summary>
-    public Tensor forward(Tensor x, Tensor? context = null, Tensor? keyPaddingMask = null, bool causal = false) =>
-        call(new AttentionInput(x, context, keyPaddingMask, causal));
+    public Tensor forward(Tensor x, Tensor? context = null, Tensor? keyPaddingMask = null, bool causal = false, KeyValueCache? cache = null) =>
+        call(new AttentionInput(x, context, keyPaddingMask, causal, cache));
 
     /// <summary>The layer itself, without hooks (TorchSharp's convention: <c>call</c> runs hooks, <c>forward</c> does not).</summary>
     public override Tensor forward(AttentionInput input)
     {
-        var (x, context, keyPaddingMask, causal) = input;
+        var (x, context, keyPaddingMask, causal, cache) = input;
         using var scope = NewDisposeScope();
-        var src = context ?? x;
-        long b = x.shape[0], nq = x.shape[1], nk = src.shape[1];
+        long b = x.shape[0], nq = x.shape[1];
         var q = SplitHeads(query.call(x), b, nq);
-        var k = SplitHeads(key.call(src), b, nk);
-        var v = SplitHeads(value.call(src), b, nk);
-        var mask = AdditiveMask(keyPaddingMask, causal, nq, nk, q.dtype, q.device);
+        var (k, v, padding) = KeysAndValues(x, context, keyPaddingMask, cache);
+        long nk = k.shape[2];
+        var mask = AdditiveMask(padding, causal, nq, nk, q.dtype, q.device);
 
         Tensor heads;
         var enabled = mapTransforms.Select(t => t.Transform).Where(t => t.Enabled).ToList();
@@ -105,6 +107,48 @@ public sealed class MultiHeadAttention : nn.Module<AttentionInput, Tensor>
             heads = matmul(TransformedMaps(q, k, mask, enabled, dropout), v);
         var merged = heads.transpose(1, 2).reshape(b, nq, Dim);
         return output.call(merged).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// This call's keys and values (B, H, Nk, dh) and the key padding mask that applies to them. Without a cache they
+    /// come from the context, or from x; with one, a cross-attention layer computes them from the context on its first
+    /// step and reuses them (with the context's mask, unless the step passes one), and a self-attention layer appends x's.
+    /// </summary>
+    private (Tensor Keys, Tensor Values, Tensor? Padding) KeysAndValues(Tensor x, Tensor? context, Tensor? padding, KeyValueCache? cache)
+    {
+        var entry = cache?.For(this);
+        if (entry is { FromContext: true })
+        {
+            if (context is not null && (context.shape[0] != entry.Keys.shape[0] || context.shape[1] != entry.Length))
+                throw new InvalidOperationException($"the cache holds this layer's keys of a context of {entry.Keys.shape[0]} x {entry.Length} tokens, " +
+                    $"this step passes {context.shape[0]} x {context.shape[1]}; clear the cache before decoding another batch");
+            padding ??= entry.KeyPaddingMask;
+            CheckPadding(padding, entry.Length);
+            return (entry.Keys, entry.Values, padding);
+        }
+        if (entry is not null && context is not null)
+            throw new InvalidOperationException("the cache holds this layer's self-attention keys, and this step passes a context; " +
+                "a cross-attention layer gets its context on its first cached step");
+        var src = context ?? x;
+        long b = src.shape[0], n = src.shape[1];
+        CheckPadding(padding, n + (entry?.Length ?? 0));
+        var k = SplitHeads(key.call(src), b, n);
+        var v = SplitHeads(value.call(src), b, n);
+        if (cache is null) return (k, v, padding);
+        if (context is not null)
+        {
+            cache.SetContext(this, k, v, padding);
+            return (k, v, padding);
+        }
+        var (allKeys, allValues) = cache.Append(this, k, v);
+        return (allKeys, allValues, padding);
+    }
+
+    private static void CheckPadding(Tensor? padding, long keys)
+    {
+        if (padding is not null && (padding.dim() != 2 || padding.shape[1] != keys))
+            throw new ArgumentException($"the key padding mask is [{string.Join(", ", padding.shape)}]; it needs one column for each of the {keys} keys " +
+                "(with a cache: the cached keys, then this step's)");
     }
 
     /// <summary>The post-softmax, post-mask maps F, (B, H, Nq, Nk); rows sum to 1.</summary>
