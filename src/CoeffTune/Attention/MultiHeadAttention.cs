@@ -8,11 +8,16 @@ namespace CoeffTune.Attention;
 /// <summary>
 /// Multi-head attention (self or cross) as a filter subspace: every head h produces a post-softmax
 /// map F^h = softmax(Q^h K^h^T / sqrt(d)), and the output is concat_h(F^h V^h) W_o.
-/// This is the one place where attention maps are made. With no <see cref="MapTransform"/> the
-/// fused scaled-dot-product kernel runs and the maps are never materialised; with one, the maps are
-/// computed explicitly, passed through the transform, then through attention dropout.
+/// This is the one place where attention maps are made. With no enabled <see cref="MapTransforms"/> the
+/// fused scaled-dot-product kernel runs and the maps are never materialised; otherwise the maps are
+/// computed explicitly, passed through every enabled transform in order, then through attention dropout,
+/// then multiplied by V. A lone enabled transform may do all of that itself (<see cref="AttentionMapTransform.Attend"/>).
+/// The layer is a <c>Module&lt;AttentionInput, Tensor&gt;</c> so that its calls can be observed or changed with
+/// <c>register_forward_pre_hook</c> and <c>register_forward_hook</c>. For incremental decoding it takes a
+/// <see cref="KeyValueCache"/>: self-attention appends each step's keys and values to the cached ones, cross-attention
+/// computes them from the context once; the maps of a step are its queries' rows of the full maps, transforms included.
 /// </summary>
-public sealed class MultiHeadAttention : nn.Module
+public sealed class MultiHeadAttention : nn.Module<AttentionInput, Tensor>
 {
     public readonly Linear query;
     public readonly Linear key;
@@ -27,8 +32,13 @@ public sealed class MultiHeadAttention : nn.Module
     public int Dim { get; }
     public int HeadDim => Dim / Heads;
 
-    /// <summary>The map transform currently attached (Coeff-Tuning's mixing), or null.</summary>
-    public AttentionMapTransform? MapTransform { get; private set; }
+    private readonly List<(string Name, AttentionMapTransform Transform)> mapTransforms = new();
+
+    /// <summary>The attached map transforms (Coeff-Tuning's mixing, ...) in the order the maps pass through them.</summary>
+    public IReadOnlyList<AttentionMapTransform> MapTransforms => mapTransforms.Select(t => t.Transform).ToList();
+
+    /// <summary><see cref="MapTransforms"/> with the names they are registered under (their state-dict key segments).</summary>
+    public IReadOnlyList<(string Name, AttentionMapTransform Transform)> NamedMapTransforms => mapTransforms.AsReadOnly();
 
     public MultiHeadAttention(int dim, int heads, int? contextDim = null, bool bias = true, double attentionDropout = 0.0)
         : base(nameof(MultiHeadAttention))
@@ -47,44 +57,98 @@ public sealed class MultiHeadAttention : nn.Module
         RegisterComponents();
     }
 
-    /// <summary>Attaches a map transform under the name <paramref name="name"/> (a state-dict key segment).</summary>
+    /// <summary>
+    /// Appends a map transform, registered as a submodule under <paramref name="name"/> (a state-dict key segment:
+    /// Coeff-Tuning's alpha is <c>&lt;layer&gt;.mixing.alpha</c>). The maps pass through the transforms in the order
+    /// they were attached. Names are unique within the layer, and a transform is attached once.
+    /// </summary>
     public void AttachMapTransform(AttentionMapTransform transform, string name = "mixing")
     {
-        if (MapTransform is not null)
-            throw new InvalidOperationException("this attention layer already has a map transform; a layer can be wrapped once");
+        ArgumentNullException.ThrowIfNull(transform);
+        if (string.IsNullOrEmpty(name) || name.Contains('.'))
+            throw new ArgumentException($"a map transform name is a non-empty state-dict key segment without '.', got '{name}'", nameof(name));
+        if (mapTransforms.Any(t => ReferenceEquals(t.Transform, transform)))
+            throw new InvalidOperationException($"this {transform.GetType().Name} is already attached to the layer, as '{mapTransforms.First(t => ReferenceEquals(t.Transform, transform)).Name}'");
+        if (named_children().Any(c => c.name == name))
+            throw new InvalidOperationException($"this attention layer already has a submodule named '{name}' " +
+                $"(map transforms: {(mapTransforms.Count == 0 ? "none" : string.Join(", ", mapTransforms.Select(t => t.Name)))}); map transform names must be unique");
         register_module(name, transform);
-        MapTransform = transform;
+        mapTransforms.Add((name, transform));
     }
 
     /// <summary>
-    /// x: (B, Nq, D). context: (B, Nk, Dc) for cross-attention, null for self-attention.
-    /// keyPaddingMask: (B, Nk), nonzero/true where a key is a real token, zero/false where it is padding.
+    /// Runs the layer through <c>call</c>, so registered forward hooks see (and may change) this call; this is the
+    /// entry point models use. x: (B, Nq, D). context: (B, Nk, Dc) for cross-attention, null for self-attention.
+    /// keyPaddingMask: (B, Nk), nonzero/true where a key is a real token, zero/false where it is padding; with a cache,
+    /// Nk counts the cached keys too (see <see cref="KeyValueCache"/>).
     /// </summary>
-    public Tensor forward(Tensor x, Tensor? context = null, Tensor? keyPaddingMask = null, bool causal = false)
+    public Tensor forward(Tensor x, Tensor? context = null, Tensor? keyPaddingMask = null, bool causal = false, KeyValueCache? cache = null) =>
+        call(new AttentionInput(x, context, keyPaddingMask, causal, cache));
+
+    /// <summary>The layer itself, without hooks (TorchSharp's convention: <c>call</c> runs hooks, <c>forward</c> does not).</summary>
+    public override Tensor forward(AttentionInput input)
     {
+        var (x, context, keyPaddingMask, causal, cache) = input;
         using var scope = NewDisposeScope();
-        var src = context ?? x;
-        long b = x.shape[0], nq = x.shape[1], nk = src.shape[1];
+        long b = x.shape[0], nq = x.shape[1];
         var q = SplitHeads(query.call(x), b, nq);
-        var k = SplitHeads(key.call(src), b, nk);
-        var v = SplitHeads(value.call(src), b, nk);
-        var mask = AdditiveMask(keyPaddingMask, causal, nq, nk, q.dtype, q.device);
+        var (k, v, padding) = KeysAndValues(x, context, keyPaddingMask, cache);
+        long nk = k.shape[2];
+        var mask = AdditiveMask(padding, causal, nq, nk, q.dtype, q.device);
 
         Tensor heads;
-        if (MapTransform is { Enabled: true } transform)
-        {
-            if (training && attentionDropoutRate > 0)
-                heads = matmul(attentionDropout.call(transform.call(AttentionMaps(q, k, mask))), v);
-            else
-                heads = transform.Attend(q, k, v, mask) ?? matmul(transform.call(AttentionMaps(q, k, mask)), v);
-        }
+        var enabled = mapTransforms.Select(t => t.Transform).Where(t => t.Enabled).ToList();
+        bool dropout = training && attentionDropoutRate > 0;
+        if (enabled.Count == 0)
+            heads = nn.functional.scaled_dot_product_attention(q, k, v, mask, dropout ? attentionDropoutRate : 0.0, false);
+        else if (enabled.Count == 1 && !dropout && enabled[0].Attend(q, k, v, mask) is { } attended)
+            heads = attended;
         else
-        {
-            heads = nn.functional.scaled_dot_product_attention(q, k, v, mask,
-                training ? attentionDropoutRate : 0.0, false);
-        }
+            heads = matmul(TransformedMaps(q, k, mask, enabled, dropout), v);
         var merged = heads.transpose(1, 2).reshape(b, nq, Dim);
         return output.call(merged).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// This call's keys and values (B, H, Nk, dh) and the key padding mask that applies to them. Without a cache they
+    /// come from the context, or from x; with one, a cross-attention layer computes them from the context on its first
+    /// step and reuses them (with the context's mask, unless the step passes one), and a self-attention layer appends x's.
+    /// </summary>
+    private (Tensor Keys, Tensor Values, Tensor? Padding) KeysAndValues(Tensor x, Tensor? context, Tensor? padding, KeyValueCache? cache)
+    {
+        var entry = cache?.For(this);
+        if (entry is { FromContext: true })
+        {
+            if (context is not null && (context.shape[0] != entry.Keys.shape[0] || context.shape[1] != entry.Length))
+                throw new InvalidOperationException($"the cache holds this layer's keys of a context of {entry.Keys.shape[0]} x {entry.Length} tokens, " +
+                    $"this step passes {context.shape[0]} x {context.shape[1]}; clear the cache before decoding another batch");
+            padding ??= entry.KeyPaddingMask;
+            CheckPadding(padding, entry.Length);
+            return (entry.Keys, entry.Values, padding);
+        }
+        if (entry is not null && context is not null)
+            throw new InvalidOperationException("the cache holds this layer's self-attention keys, and this step passes a context; " +
+                "a cross-attention layer gets its context on its first cached step");
+        var src = context ?? x;
+        long b = src.shape[0], n = src.shape[1];
+        CheckPadding(padding, n + (entry?.Length ?? 0));
+        var k = SplitHeads(key.call(src), b, n);
+        var v = SplitHeads(value.call(src), b, n);
+        if (cache is null) return (k, v, padding);
+        if (context is not null)
+        {
+            cache.SetContext(this, k, v, padding);
+            return (k, v, padding);
+        }
+        var (allKeys, allValues) = cache.Append(this, k, v);
+        return (allKeys, allValues, padding);
+    }
+
+    private static void CheckPadding(Tensor? padding, long keys)
+    {
+        if (padding is not null && (padding.dim() != 2 || padding.shape[1] != keys))
+            throw new ArgumentException($"the key padding mask is [{string.Join(", ", padding.shape)}]; it needs one column for each of the {keys} keys " +
+                "(with a cache: the cached keys, then this step's)");
     }
 
     /// <summary>The post-softmax, post-mask maps F, (B, H, Nq, Nk); rows sum to 1.</summary>
@@ -97,6 +161,23 @@ public sealed class MultiHeadAttention : nn.Module
         using var scores = matmul(scaled, k.transpose(-2, -1));
         if (additiveMask is not null) scores.add_(additiveMask);
         return scores.softmax(-1);
+    }
+
+    /// <summary>The maps through every transform in order, then attention dropout when <paramref name="dropout"/>.</summary>
+    private Tensor TransformedMaps(Tensor q, Tensor k, Tensor? mask, IReadOnlyList<AttentionMapTransform> transforms, bool dropout)
+    {
+        var maps = AttentionMaps(q, k, mask);
+        foreach (var transform in transforms)
+            maps = Next(maps, transform.call(maps));
+        return dropout ? Next(maps, attentionDropout.call(maps)) : maps;
+
+        // Each intermediate (B, H, Nq, Nk) handle is released once the next step has its result, so without autograd
+        // only two such tensors live at a time (autograd keeps its own references where backward needs them).
+        static Tensor Next(Tensor previous, Tensor next)
+        {
+            if (!ReferenceEquals(previous, next)) previous.Dispose();
+            return next;
+        }
     }
 
     private Tensor SplitHeads(Tensor t, long b, long n) => t.view(b, n, Heads, HeadDim).transpose(1, 2);

@@ -282,7 +282,8 @@ public static class OnnxExporter
 
         /// <summary>
         /// MultiHeadAttention.forward for self-attention: heads split, q scaled by 1/sqrt(d), softmax over the
-        /// masked scores, Coeff-Tuning's mixing when attached, product with V, heads merged, output projection.
+        /// masked scores, the layer's enabled map transforms in order (Coeff-Tuning's mixing), product with V,
+        /// heads merged, output projection.
         /// </summary>
         private string Attention(string x, MultiHeadAttention attention, string path, string? mask)
         {
@@ -298,24 +299,30 @@ public static class OnnxExporter
             if (mask is not null) scores = g.Node("Add", $"{path}/scores_masked", [scores, mask]);
             var maps = g.Node("Softmax", $"{path}/Softmax", [scores], OnnxGraph.AttrInt("axis", -1));       // F, (B, H, N, N)
 
-            switch (attention.MapTransform)
+            // The enabled map transforms in the layer's order; each must have an ONNX form.
+            string? mapsShape = null;
+            bool mixed = false;
+            foreach (var (name, transform) in attention.NamedMapTransforms.Where(t => t.Transform.Enabled))
             {
-                case null or { Enabled: false }:
-                    break;
-                case CoeffMixing mixing:
-                    // Fhat^h = sum_i alpha'[h, i] F^i as the library computes it (RecomputedMixedAttention.Mix):
-                    // (H, H) @ (B, H, N*N), then back to (B, H, N, N). alpha' is the layer's own evaluation-mode
-                    // matrix (I + alpha in the residual form), read from CoeffMixing, not recomputed here.
-                    var alphaPrime = g.Weight($"{path}.{CoeffTuning.ModuleName}.alpha_prime", mixing.MixingMatrix(),
-                        $"Coeff-Tuning's alpha' ({mixing.Config.Parameterization}), mixing the {heads} heads' maps: Fhat^h = sum_i alpha'[h, i] F^i");
-                    var flat = g.Node("Reshape", $"{path}/maps_flat", [maps, g.Ints(0, 0, -1)]);
-                    var mixed = g.Node("MatMul", $"{path}/{CoeffTuning.ModuleName}", [alphaPrime, flat]);
-                    maps = g.Node("Reshape", $"{path}/maps_mixed", [mixed, g.Node("Shape", $"{path}/maps_shape", [maps])]);
-                    MixedLayers++;
-                    break;
-                case var other:
-                    throw new InvalidOperationException($"{path}: the attention map transform {other.GetType().Name} has no ONNX form");
+                switch (transform)
+                {
+                    case CoeffMixing mixing:
+                        // Fhat^h = sum_i alpha'[h, i] F^i as the library computes it (RecomputedMixedAttention.Mix):
+                        // (H, H) @ (B, H, N*N), then back to (B, H, N, N). alpha' is the layer's own evaluation-mode
+                        // matrix (I + alpha in the residual form), read from CoeffMixing, not recomputed here.
+                        var alphaPrime = g.Weight($"{path}.{name}.alpha_prime", mixing.MixingMatrix(),
+                            $"Coeff-Tuning's alpha' ({mixing.Config.Parameterization}), mixing the {heads} heads' maps: Fhat^h = sum_i alpha'[h, i] F^i");
+                        mapsShape ??= g.Node("Shape", $"{path}/maps_shape", [maps]);
+                        var flat = g.Node("Reshape", $"{path}/{name}/maps_flat", [maps, g.Ints(0, 0, -1)]);
+                        var product = g.Node("MatMul", $"{path}/{name}", [alphaPrime, flat]);
+                        maps = g.Node("Reshape", $"{path}/{name}/maps_mixed", [product, mapsShape]);
+                        mixed = true;
+                        break;
+                    default:
+                        throw new InvalidOperationException($"{path}.{name}: the attention map transform {transform.GetType().Name} has no ONNX form");
+                }
             }
+            if (mixed) MixedLayers++;
 
             var context = g.Node("MatMul", $"{path}/context", [maps, v]);                                // (B, H, N, dh)
             var merged = g.Node("Reshape", $"{path}/heads_merged",

@@ -8,7 +8,8 @@ namespace CoeffTune.Models;
 /// <summary>
 /// Forward FLOPs of one example (a multiply-add counts as two): every Linear and Conv2d actually called
 /// (adapters' own Linears included) is measured by a forward hook, and each attention layer adds its
-/// two N x N products, plus Coeff-Tuning's head mixing 2 H^2 N^2 where it is on. Norms, softmax and
+/// two N x N products, plus what each enabled map transform reports (<see cref="AttentionMapTransform.ForwardFlops"/>:
+/// Coeff-Tuning's head mixing is 2 H^2 N^2). Norms, softmax and
 /// activations are left out, as is usual.
 /// </summary>
 public static class FlopCounter
@@ -54,7 +55,7 @@ public static class FlopCounter
         foreach (var attn in model.modules().OfType<MultiHeadAttention>())
         {
             flops += 2.0 * 2 * n * n * attn.Dim;                          // Q K^T and F V over all heads
-            if (attn.MapTransform is { Enabled: true }) flops += 2.0 * attn.Heads * attn.Heads * n * n;
+            foreach (var transform in attn.MapTransforms.Where(t => t.Enabled)) flops += transform.ForwardFlops(attn.Heads, n, n);
         }
         return flops / oneExample.Size;
     }

@@ -95,6 +95,48 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
         Assert.True(diff <= Tolerance, $"logits differ by {diff:E2}");
     }
 
+    /// <summary>maps unchanged; no ONNX form.</summary>
+    private sealed class Unexportable() : CoeffTune.Attention.AttentionMapTransform(nameof(Unexportable))
+    {
+        public override Tensor forward(Tensor maps) => maps.alias();
+    }
+
+    [Fact]
+    public void Two_mixings_on_a_layer_export_in_their_order_and_a_transform_without_onnx_form_is_refused()
+    {
+        using var scope = NewDisposeScope();
+        var model = TinyModels.Bert();
+        torch.manual_seed(12);
+        foreach (var a in model.modules().OfType<CoeffTune.Attention.MultiHeadAttention>())
+            foreach (var name in new[] { "mixing", "second" })
+            {
+                var m = new CoeffMixing(a.Heads, new CoeffConfig());
+                m.SetAlpha(randn(a.Heads, a.Heads) * 0.4);
+                a.AttachMapTransform(m, name);
+            }
+        model.eval();
+        var batch = TextBatch(3, 8, seed: 5);
+        var expected = Forward(model, batch);
+        // alpha'_2 alpha'_1 differs from alpha'_1 alpha'_2: a graph mixing in the other order would not match.
+        var layer = model.layers[0].attention.MapTransforms.Cast<CoeffMixing>().ToArray();
+        Assert.True(MaxAbsDiff(layer[1].MixingMatrix().matmul(layer[0].MixingMatrix()), layer[0].MixingMatrix().matmul(layer[1].MixingMatrix())) > 1e-2);
+
+        var proto = OnnxExporter.Build(model);
+        Assert.Equal(["layers.0.attention/mixing", "layers.0.attention/second", "layers.1.attention/mixing", "layers.1.attention/second"],
+            proto.Graph.Node.Where(n => n.OpType == "MatMul" && n.Input[0].EndsWith(".alpha_prime")).Select(n => n.Name).ToArray());
+        using var tmp = new TempDir();
+        var path = Path.Combine(tmp.Path, "two.onnx");
+        OnnxExporter.Write(proto, path);
+        using var session = new InferenceSession(path);
+        double diff = MaxAbsDiff(expected, OnnxRuntimeRun.Run(session, batch, OnnxExporter.LogitsName));
+        Assert.True(diff <= Tolerance, $"logits differ by {diff:E2}");
+
+        model.layers[1].attention.AttachMapTransform(new Unexportable(), "custom");
+        var e = Assert.Throws<InvalidOperationException>(() => OnnxExporter.Build(model));
+        Assert.Contains("layers.1.attention.custom", e.Message);
+        Assert.Contains(nameof(Unexportable), e.Message);
+    }
+
     [Fact]
     public void Sentence_embedding_export_matches_mean_pooled_normalised_states()
     {

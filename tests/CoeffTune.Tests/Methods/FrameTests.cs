@@ -58,8 +58,8 @@ public sealed class FrameTests : IDisposable
         var net = new TwoAttentions();
         var peft = PeftModel.Wrap(net, "toy", Array.Empty<string>(), new CoeffConfig(targetModules: ["cross_attn"]), new LoraConfig(targetModules: ["proj"]));
         Assert.Equal(new[] { "cross_attn" }, peft.Method<CoeffMethod>().Targets);
-        Assert.Null(net.self_attn.MapTransform);
-        Assert.NotNull(net.cross_attn.MapTransform);
+        Assert.Empty(net.self_attn.MapTransforms);
+        Assert.IsType<CoeffMixing>(Assert.Single(net.cross_attn.MapTransforms));
         Assert.Equal(new[] { "proj" }, peft.Method<LoraMethod>().Targets);
         Assert.Equal(16 + 8 * 16 * 2, peft.Report().Total);
         // A pattern that picks something other than an attention layer is refused, naming it.

@@ -80,6 +80,9 @@ public sealed class CoeffMixing : AttentionMapTransform
         return RecomputedMixedAttention.apply(MixingMatrix().to_type(q.dtype), q, k, v, additiveMask!).MoveToOuterDisposeScope();
     }
 
+    /// <summary>The head mixing: an (H, H) by (H, Nq Nk) product, 2 H^2 Nq Nk per example.</summary>
+    public override double ForwardFlops(long heads, long queries, long keys) => 2.0 * heads * heads * queries * keys;
+
     private void CheckHeads(long heads)
     {
         if (heads != Heads) throw new ArgumentException($"maps have {heads} heads, alpha is {Heads} x {Heads}");
