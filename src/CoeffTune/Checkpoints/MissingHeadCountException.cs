@@ -7,5 +7,6 @@ namespace CoeffTune.Checkpoints;
 public sealed class MissingHeadCountException(string source, string configKey)
     : ArgumentException($"{source}: the number of attention heads is not in the weights, and no config.json beside it gives {configKey}; give the head count explicitly")
 {
-    public string Source { get; } = source;
+    /// <summary>The checkpoint file at fault.</summary>
+    public string Checkpoint { get; } = source;
 }

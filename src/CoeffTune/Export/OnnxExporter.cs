@@ -91,7 +91,7 @@ public static class OnnxExporter
 
     /// <summary>
     /// A model without a <see cref="PeftModel"/> (a base model, or one with Coeff-Tuning attached by
-    /// <see cref="CoeffTuning.Apply"/>) as an ONNX graph. A model carrying LoRA, DoRA or SSF layers must go
+    /// <c>CoeffTuning.Apply</c>) as an ONNX graph. A model carrying LoRA, DoRA or SSF layers must go
     /// through its PeftModel, which merges them.
     /// </summary>
     public static ModelProto Build(TransformerClassifier model, OnnxExportOptions? options = null)
