@@ -67,7 +67,7 @@ public static class FineTune
 
     /// <summary>
     /// Runs <paramref name="o"/>: <paramref name="observer"/> watches the training, <paramref name="log"/> gets what
-    /// the run says. Cancelling <paramref name="cancellation"/> stops the training as <see cref="Trainer.Fit"/> does
+    /// the run says. Cancelling <paramref name="cancellation"/> stops the training as <see cref="Trainer{TBatch}.Fit"/> does
     /// (an <see cref="OperationCanceledException"/>, the run folder resumable).
     /// </summary>
     public static FineTuneResult Run(FineTuneOptions o, ITrainingObserver? observer = null, TextWriter? log = null, AssetCache? cache = null,

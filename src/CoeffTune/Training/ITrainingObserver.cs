@@ -3,7 +3,7 @@ namespace CoeffTune.Training;
 /// <summary>
 /// What the trainer tells whoever watches it (progress bars, metrics files, tests). Every callback has an empty
 /// default, so an observer implements only what it needs. An observer cannot change the run; to stop it, cancel
-/// the token passed to <see cref="Trainer.Fit"/>, from any callback.
+/// the token passed to <see cref="Trainer{TBatch}.Fit"/>, from any callback.
 /// </summary>
 public interface ITrainingObserver
 {
