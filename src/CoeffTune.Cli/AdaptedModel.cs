@@ -49,6 +49,8 @@ public sealed class AdaptedModel
 {
     public required PeftModel Peft { get; init; }
     public required string BaseName { get; init; }
+    /// <summary>The model family's preprocessing for this model.</summary>
+    public required IModelInputs Inputs { get; init; }
     /// <summary>The text model's tokenizer; null for image models.</summary>
     public TextTokenizer? Tokenizer { get; init; }
     /// <summary>State-dict names of the plain base model, before any method was attached.</summary>
@@ -62,39 +64,29 @@ public sealed class AdaptedModel
     public static AdaptedModel Load(AdapterSource src, string? model, int maxTokens, string device, TextWriter log)
     {
         var info = src.Info;
+        var configPath = Path.Combine(src.AdapterDir, AdapterFile.ConfigName);
         var name = model ?? info.BaseName
-            ?? throw new InvalidDataException($"{Path.Combine(src.AdapterDir, AdapterFile.ConfigName)}: base_model.name_or_path is empty; pass --model");
+            ?? throw new InvalidDataException($"{configPath}: base_model.name_or_path is empty; pass --model");
         int classes = info.Classes ?? Math.Max(1, info.Labels.Count);
         if (info.Architecture is null)
-            throw new InvalidDataException($"{Path.Combine(src.AdapterDir, AdapterFile.ConfigName)}: neither its fields nor its tensor names say which model family the adapter is for");
-        if (info.Architecture == "bert" && maxTokens < 2) throw new ArgumentException($"--max-tokens {maxTokens}: at least 2 ([CLS] and [SEP])");
+            throw new InvalidDataException($"{configPath}: neither its fields nor its tensor names say which model family the adapter is for");
         // The pooling the adapter was trained with (the head sits on that vector).
-        var pooling = info.Architecture == "bert" && info.Pooling is { } p ? SentencePooling.Parse(p, Path.Combine(src.AdapterDir, AdapterFile.ConfigName)) : (Pooling?)null;
-        var (m, tokenizer) = FineTune.LoadBase(name, info.Architecture, classes, maxTokens, new PretrainOptions { Device = device }, log: log, pooling: pooling,
+        var pooling = info.Pooling is { } p ? SentencePooling.Parse(p, configPath) : (Pooling?)null;
+        var loaded = FineTune.LoadBase(name, info.Architecture, classes, maxTokens, new PretrainOptions { Device = device }, log: log, pooling: pooling,
             mayPretrain: model is not null, heads: info.Heads);
+        var m = loaded.Model;
         var baseKeys = m.state_dict().Keys.ToHashSet();
         var peft = AdapterFile.Load(m, src.AdapterDir);
         m.to(TorchSharp.torch.device(device));
         m.eval();
-        return new AdaptedModel { Peft = peft, BaseName = name, Tokenizer = tokenizer, BaseKeys = baseKeys };
+        return new AdaptedModel { Peft = peft, BaseName = name, Inputs = loaded.Inputs, Tokenizer = loaded.Tokenizer, BaseKeys = baseKeys };
     }
 
     /// <summary>How to batch a labelled set of the task for this model.</summary>
-    public IBatchSource Source(ILabeledDataset data)
-    {
-        if (data is TextDataset t && Tokenizer is not null) return new TextBatchSource(t, Tokenizer);
-        if (data is ImageDataset i && Model is VisionTransformer vit)
-        {
-            var c = vit.Config;
-            if (c.Channels != i.Channels || c.ImageSize != i.Height || c.ImageSize != i.Width)
-                throw new ArgumentException($"--task {i.Name}: images are {i.Channels}x{i.Height}x{i.Width}, the model takes {c.Channels}x{c.ImageSize}x{c.ImageSize}");
-            return new ImageBatchSource(i);
-        }
-        throw new ArgumentException($"--task {data.Name}: a {(data is TextDataset ? "text" : "image")} task, the adapter is for a {Model.Architecture} model");
-    }
+    public IBatchSource Source(ILabeledDataset data) => Inputs.Source(data);
 
     /// <summary>
-    /// Merges what can be merged into the base weights and checks, on a few fixed probe inputs, that the logits
+    /// Merges what can be merged into the base weights and checks, on the family's fixed probe inputs, that the logits
     /// did not move by more than <paramref name="tolerance"/>; throws if they did. Returns the merge summary,
     /// the largest change and the number of probe inputs.
     /// </summary>
@@ -102,7 +94,7 @@ public sealed class AdaptedModel
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        using var probe = Probe();
+        using var probe = Inputs.Probe(Model.Head.weight!.device);
         var before = Model.forward(probe);
         var summary = Peft.Merge();
         var diff = (Model.forward(probe) - before).abs().max().ToDouble();
@@ -111,36 +103,6 @@ public sealed class AdaptedModel
         return (summary, diff, probe.Size);
     }
 
-    private static readonly string[] ProbeTexts =
-    [
-        "Congratulations, you have won a free prize! Reply now.",
-        "Are we still meeting for lunch tomorrow?",
-        "The quarterly report is attached for your review.",
-        "Limited offer: cheap meds, no prescription needed.",
-    ];
-
-    /// <summary>A few fixed inputs: sentences for a text model, seeded random images for an image model.</summary>
-    private Batch Probe()
-    {
-        var device = Model.Head.weight!.device;
-        if (Tokenizer is not null) return Tokenizer.EncodeBatch(ProbeTexts, device);
-        var c = ((VisionTransformer)Model).Config;
-        var g = new TorchSharp.torch.Generator(1234);
-        return new Batch(rand(new long[] { 4, c.Channels, c.ImageSize, c.ImageSize }, generator: g).to(device));
-    }
-
     /// <summary>Unlabelled inputs as one batch: texts for a text model, image file paths for an image model.</summary>
-    public Batch Encode(IReadOnlyList<string> inputs, Device device)
-    {
-        if (Tokenizer is not null) return Tokenizer.EncodeBatch(inputs, device);
-        var c = ((VisionTransformer)Model).Config;
-        int size = c.Channels * c.ImageSize * c.ImageSize;
-        var pixels = new float[inputs.Count * size];
-        for (int i = 0; i < inputs.Count; i++)
-        {
-            if (!File.Exists(inputs[i])) throw new FileNotFoundException($"{inputs[i]}: image file not found (an image adapter takes PNG/JPEG paths)");
-            ImageFolderReader.Decode(inputs[i], inputs[i], c.ImageSize, c.ImageSize, c.Channels).CopyTo(pixels, i * size);
-        }
-        return new Batch(tensor(pixels, new long[] { inputs.Count, c.Channels, c.ImageSize, c.ImageSize }).to(device));
-    }
+    public Batch Encode(IReadOnlyList<string> inputs, Device device) => Inputs.Encode(inputs, device);
 }

@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
+using CoeffTune.Data;
+using CoeffTune.Models;
 using CoeffTune.Export;
 using CoeffTune.Methods.Coeff;
 using CoeffTune.Text;
@@ -31,7 +33,7 @@ public static class ExportCommand
             throw new ArgumentException($"--out {outPath}: must end in .onnx");
         if (Directory.Exists(outPath)) throw new ArgumentException($"--out {outPath}: is a folder");
         var src = AdapterSource.Resolve(adapterDir);
-        if (embeddings && src.Info.Architecture != "bert")
+        if (embeddings && ModelFamilies.Find(src.Info.Architecture)?.Classifies != TaskKind.Text)
             throw new ArgumentException($"--embeddings: sentence embeddings are for text models; the adapter is for a {src.Info.Architecture} model");
         int maxTokens = maxTokensFlag ?? src.RunMaxTokens() ?? 128;
         var m = AdaptedModel.Load(src, modelName, maxTokens, device: "cpu", Console.Error);

@@ -218,8 +218,8 @@ public static class AdapterFile
     /// <summary>Rows of the saved head's weight (the head of the family's classifier), or null.</summary>
     private static int? HeadOutputs(IReadOnlyDictionary<string, long[]> shapes, string? architecture, int version)
     {
-        var head = architecture switch { "bert" => "classifier.weight", "vit" => "head.weight", _ => null };
-        if (head is null) return null;
+        if (ModelFamilies.Find(architecture)?.HeadModule is not { } module) return null;
+        var head = module + ".weight";
         var key = version < 2 ? KeyPrefix + head : KeyFor(architecture, head);
         return shapes.TryGetValue(key, out var s) && s.Length == 2 ? (int)s[0] : null;
     }

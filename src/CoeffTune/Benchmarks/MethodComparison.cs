@@ -113,8 +113,7 @@ public static class MethodComparison
             var loaded = FineTune.LoadModel(s.Model, task, s.MaxTokens, s.Pretrain);
             PeftModel.Wrap(loaded.Model, m.Configs.ToArray());
             using var batch = loaded.Source(task.TrainPool).MakeBatch(idx, TorchSharp.torch.CPU);
-            long n = batch.Inputs.dim() == 2 ? batch.Inputs.shape[1] : ((VisionTransformer)loaded.Model).Config.Patches + 1;
-            flops[m.Label] = FlopCounter.ForwardFlops(loaded.Model, batch, n) / 1e9;
+            flops[m.Label] = FlopCounter.ForwardFlops(loaded.Model, batch, loaded.Model.SequenceLength(batch)) / 1e9;
             loaded.Model.Dispose();
         }
         return flops;

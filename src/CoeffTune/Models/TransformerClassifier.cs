@@ -24,6 +24,9 @@ public abstract class TransformerClassifier : nn.Module
     /// <summary>Pooled features (B, D) fed to the head.</summary>
     public abstract Tensor Features(Batch batch);
 
+    /// <summary>The length of the token sequence the attention layers see for <paramref name="batch"/> (text tokens, or patches plus [CLS]).</summary>
+    public abstract long SequenceLength(Batch batch);
+
     /// <summary>How <see cref="Features"/> pools token states into one vector ("cls", "mean", ...), recorded in adapters.</summary>
     public virtual string PoolingName => "cls";
 
@@ -36,5 +39,4 @@ public abstract class TransformerClassifier : nn.Module
 
     /// <summary>Number of parameters of the model without any adapter.</summary>
     public long BaseParameterCount { get; protected set; }
-
 }

@@ -41,9 +41,12 @@ public sealed record FineTuneOptions
     public Action<string>? CheckpointBoundary { get; init; }
 }
 
-/// <summary>A model ready for a task, its name for adapter files, and how to batch the task's data for it.</summary>
-public sealed record LoadedModel(TransformerClassifier Model, string Name, Func<ILabeledDataset, IBatchSource> Source, TextTokenizer? Tokenizer = null)
+/// <summary>A model ready for a task, its name for adapter files, and its family's preprocessing.</summary>
+public sealed record LoadedModel(TransformerClassifier Model, string Name, IModelInputs Inputs, TextTokenizer? Tokenizer = null)
 {
+    /// <summary>How to batch a labelled set of the task for this model.</summary>
+    public IBatchSource Source(ILabeledDataset data) => Inputs.Source(data);
+
     /// <summary>For text models, a line saying how many texts of each split are longer than the tokenizer keeps; else null.</summary>
     public string? TruncationSummary(params (string Split, ILabeledDataset Data)[] splits)
     {
@@ -132,6 +135,7 @@ public static class FineTune
     public static LoadedModel LoadModel(string model, TaskData task, int maxTokens = 128, PretrainOptions? pretrain = null,
         AssetCache? cache = null, TextWriter? log = null, Pooling? pooling = null, int? heads = null)
     {
+        var family = ModelFamilies.ForTask(task.Kind);
         // The ViT pretrained here is recorded under its cache name, which says how it was pretrained.
         var name = model switch
         {
@@ -139,50 +143,24 @@ public static class FineTune
             "auto" or "vit-fmnist" when task.Kind == TaskKind.Image => (pretrain ?? new()).CacheName,
             _ => model,
         };
-        var (net, tokenizer) = LoadBase(name, task.Kind == TaskKind.Text ? "bert" : "vit", task.Classes.Count, maxTokens, pretrain, cache, log, pooling, heads: heads);
-        if (net is BertClassifier bert)
+        var loaded = LoadBase(name, family.Name, task.Classes.Count, maxTokens, pretrain, cache, log, pooling, heads: heads);
+        if (loaded.Model is BertClassifier bert)
             log?.WriteLine($"{name}: {bert.PoolingName} pooling{(pooling is null ? " (the model's own)" : " (chosen for this run)")}");
-        if (net is VisionTransformer vit && (vit.Config.ImageSize != task.Height || vit.Config.Channels != task.Channels))
-            throw new ArgumentException($"model '{model}' takes {vit.Config.Channels}x{vit.Config.ImageSize}x{vit.Config.ImageSize} images, task {task.Name} has {task.Channels}x{task.Height}x{task.Width}", nameof(model));
-        return tokenizer is not null
-            ? new LoadedModel(net, name, d => new TextBatchSource((TextDataset)d, tokenizer), tokenizer)
-            : new LoadedModel(net, name, d => new ImageBatchSource((ImageDataset)d));
+        try { loaded.Inputs.Check(task); }
+        catch (ArgumentException e) { throw new ArgumentException($"model '{model}': {e.Message}", nameof(model), e); }
+        return new LoadedModel(loaded.Model, name, loaded.Inputs, loaded.Tokenizer);
     }
 
     /// <summary>
-    /// The one place a base model is built from its name: a BERT-family asset or file ("bert"), or the ViT
-    /// pretrained here ("vit-fmnist", or a cache name such as "vit-fmnist-2000x1") or a ViT file ("vit"); with a
-    /// fresh head of <paramref name="classes"/> outputs. Text models come with their tokenizer. <paramref name="heads"/>
-    /// gives the attention heads of a checkpoint file that does not say them.
+    /// The one place a base model is built from its name, by its family (<see cref="ModelFamily.LoadClassifier"/>):
+    /// a BERT-family asset or file ("bert"), or the ViT pretrained here ("vit-fmnist", or a cache name such as
+    /// "vit-fmnist-2000x1") or a ViT file ("vit"); with a fresh head of <paramref name="classes"/> outputs and the
+    /// family's preprocessing. <paramref name="heads"/> gives the attention heads of a checkpoint file that does not say them.
     /// </summary>
-    public static (TransformerClassifier Model, TextTokenizer? Tokenizer) LoadBase(string name, string architecture, int classes,
+    public static BaseModel LoadBase(string name, string architecture, int classes,
         int maxTokens = 128, PretrainOptions? pretrain = null, AssetCache? cache = null, TextWriter? log = null, Pooling? pooling = null,
-        bool mayPretrain = true, int? heads = null)
-    {
-        if (architecture == "bert")
-        {
-            var bert = PretrainedModels.LoadBert(name, classes, heads, maxLength: maxTokens, cache: cache, log: log, pooling: pooling);
-            return (bert.Model, bert.Tokenizer);
-        }
-        if (architecture != "vit") throw new ArgumentException($"unknown architecture '{architecture}' (bert, vit)");
-        if (PretrainOptions.FromCacheName(name, pretrain) is { } options)
-        {
-            // A name read from an adapter file must not start an expensive pretraining before the adapter is checked.
-            if (!mayPretrain && !VitPretraining.IsCached(options, cache))
-                throw new InvalidDataException($"base model '{name}' is not in the cache ({(cache ?? AssetCache.Default).PathFor(options.CacheName)}); " +
-                    "pretrain it first by training with that model, or name the base model explicitly");
-            var p = VitPretraining.Ensure(options, cache, log);
-            log?.WriteLine($"ViT pretrained here on Fashion-MNIST ({options.CacheName}): test accuracy {p.TestAccuracy:P2}");
-            return (VitPretraining.Load(p, classes), null);
-        }
-        if (File.Exists(name))
-        {
-            var (vit, report) = VitCheckpoint.Load(name, classes, heads);
-            log?.WriteLine(report.ToString());
-            return (vit, null);
-        }
-        throw new ArgumentException($"'{name}' is neither a known model (auto, minilm, arctic-xs, vit-fmnist) nor an existing file", nameof(name));
-    }
+        bool mayPretrain = true, int? heads = null) =>
+        ModelFamilies.Get(architecture).Load(new BaseModelRequest(name, classes, maxTokens, pretrain, cache, log, pooling, mayPretrain, heads));
 
     /// <summary>Writes metrics.jsonl (one object per evaluation, the final result last) and passes events on.</summary>
     private sealed class MetricsWriter(string path, ITrainingObserver? inner) : ITrainingObserver

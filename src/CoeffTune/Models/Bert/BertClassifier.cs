@@ -115,6 +115,7 @@ public sealed class BertClassifier : TransformerClassifier
     public override string HeadName => "classifier";
     public override Linear Head => classifier;
     public override string Architecture => "bert";
+    public override long SequenceLength(Batch batch) => batch.Inputs.shape[1];
 
     public BertClassifier(BertConfig config) : base(nameof(BertClassifier))
     {

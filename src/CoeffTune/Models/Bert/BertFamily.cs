@@ -1,3 +1,6 @@
+using CoeffTune.Checkpoints;
+using CoeffTune.Data;
+
 namespace CoeffTune.Models;
 
 /// <summary>The BERT family (BERT, MiniLM, arctic-embed): <see cref="BertClassifier"/> and its Hugging Face names.</summary>
@@ -38,5 +41,17 @@ public static class BertFamily
         {
             ["minilm"] = "sentence-transformers/all-MiniLM-L6-v2",
             ["arctic-xs"] = "Snowflake/snowflake-arctic-embed-xs",
-        });
+        })
+    {
+        HeadModule = "classifier",
+        Classifies = TaskKind.Text,
+        LoadClassifier = Load,
+    };
+
+    /// <summary>A BERT-family asset ("minilm", "arctic-xs") or checkpoint file, with its tokenizer.</summary>
+    private static BaseModel Load(BaseModelRequest r)
+    {
+        var bert = PretrainedModels.LoadBert(r.Name, r.Classes, r.Heads, maxLength: r.MaxTokens, cache: r.Cache, log: r.Log, pooling: r.Pooling);
+        return new BaseModel(bert.Model, new BertInputs(bert.Tokenizer), bert.Tokenizer);
+    }
 }

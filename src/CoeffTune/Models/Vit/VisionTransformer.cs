@@ -122,6 +122,7 @@ public sealed class VisionTransformer : TransformerClassifier
     public override string HeadName => "head";
     public override Linear Head => head;
     public override string Architecture => "vit";
+    public override long SequenceLength(Batch batch) => Config.Patches + 1;
 
     public VisionTransformer(VitConfig config) : base(nameof(VisionTransformer))
     {

@@ -1,3 +1,8 @@
+using CoeffTune.Assets;
+using CoeffTune.Checkpoints;
+using CoeffTune.Data;
+using CoeffTune.Training;
+
 namespace CoeffTune.Models;
 
 /// <summary>The Vision Transformer family: <see cref="VisionTransformer"/> with its Hugging Face and timm names.</summary>
@@ -48,5 +53,37 @@ public static class VitFamily
                 ("head", "head")),
         },
         new[] { new FusedProjection("blocks.{i}.attn.qkv", new[] { "blocks.{i}.attn.query", "blocks.{i}.attn.key", "blocks.{i}.attn.value" }) },
-        PeftTaskType: null, new Dictionary<string, string>());
+        PeftTaskType: null, new Dictionary<string, string>())
+    {
+        HeadModule = "head",
+        Classifies = TaskKind.Image,
+        LoadClassifier = Load,
+    };
+
+    /// <summary>
+    /// The ViT pretrained here ("vit-fmnist", or a cache name such as "vit-fmnist-2000x1", pretrained on first use
+    /// unless the request forbids it) or a ViT checkpoint file (timm or Hugging Face names; safetensors, .pth, ONNX).
+    /// </summary>
+    private static BaseModel Load(BaseModelRequest r)
+    {
+        VisionTransformer vit;
+        if (PretrainOptions.FromCacheName(r.Name, r.Pretrain) is { } options)
+        {
+            // A name read from an adapter file must not start an expensive pretraining before the adapter is checked.
+            if (!r.MayPretrain && !VitPretraining.IsCached(options, r.Cache))
+                throw new InvalidDataException($"base model '{r.Name}' is not in the cache ({(r.Cache ?? AssetCache.Default).PathFor(options.CacheName)}); " +
+                    "pretrain it first by training with that model, or name the base model explicitly");
+            var p = VitPretraining.Ensure(options, r.Cache, r.Log);
+            r.Log?.WriteLine($"ViT pretrained here on Fashion-MNIST ({options.CacheName}): test accuracy {p.TestAccuracy:P2}");
+            vit = VitPretraining.Load(p, r.Classes);
+        }
+        else if (File.Exists(r.Name))
+        {
+            var (loaded, report) = VitCheckpoint.Load(r.Name, r.Classes, r.Heads);
+            r.Log?.WriteLine(report.ToString());
+            vit = loaded;
+        }
+        else throw new ArgumentException($"'{r.Name}' is neither a known model (auto, minilm, arctic-xs, vit-fmnist) nor an existing file", nameof(r.Name));
+        return new BaseModel(vit, new VitInputs(vit.Config));
+    }
 }
