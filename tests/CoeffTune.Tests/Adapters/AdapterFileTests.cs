@@ -123,6 +123,31 @@ public class AdapterFileTests : IDisposable
     }
 
     [Fact]
+    public void A_format_version_1_folder_with_keys_under_the_librarys_own_module_paths_still_loads()
+    {
+        using var scope = NewDisposeScope();
+        var peft = Trained("coeff+lora");
+        var batch = TinyModels.TextBatch();
+        var expected = peft.Classifier.forward(batch);
+        AdapterFile.Save(peft, dir, "tiny-bert", new[] { "a", "b", "c" });
+
+        // Version 1 wrote each tensor as base_model.model. + the module path of the model as built here.
+        var state = peft.Classifier.state_dict();
+        var v1 = peft.TrainableNames.ToDictionary(n => "base_model.model." + n, n => state[n].detach().clone());
+        Assert.Contains("base_model.model.layers.0.attention.query.lora_A.weight", v1.Keys);
+        // SaveStateDict writes over an existing file without truncating it.
+        File.Delete(Path.Combine(dir, AdapterFile.WeightsName));
+        TorchSharp.PyBridge.Safetensors.SaveStateDict(Path.Combine(dir, AdapterFile.WeightsName), v1);
+        var configPath = Path.Combine(dir, AdapterFile.ConfigName);
+        File.WriteAllText(configPath, File.ReadAllText(configPath).Replace("\"format_version\": 2", "\"format_version\": 1"));
+
+        var fresh = TinyModels.Bert();
+        AdapterFile.Load(fresh, dir);
+        fresh.eval();
+        Assert.Equal(0.0, MaxAbsDiff(expected, fresh.forward(batch)));
+    }
+
+    [Fact]
     public void A_newer_format_version_is_refused()
     {
         using var scope = NewDisposeScope();
