@@ -77,4 +77,31 @@ public static class Plots
         plot.Axes.SetLimitsY(Math.Max(0, min - 10), 100);
         plot.SavePng(path, 1100, 450);
     }
+
+    /// <summary>cost-seq-lens.png: step time and step memory of each recipe against the sequence length (log-log axes).</summary>
+    public static void CostAgainstLength(string path, IReadOnlyList<CostRow> rows, int tokensPerBatch)
+    {
+        var mp = new Multiplot();
+        mp.AddPlots(2);
+        mp.Layout = new ScottPlot.MultiplotLayouts.Columns();
+        var panels = new (string Title, Func<CostRow, double> Value)[] { ("step time (ms)", r => r.MedianMs), ("step memory (MiB)", r => r.PeakStepMiB) };
+        for (int i = 0; i < panels.Length; i++)
+        {
+            var plot = mp.GetPlot(i);
+            foreach (var recipe in rows.Select(r => r.Recipe).Distinct())
+            {
+                var mine = rows.Where(r => r.Recipe == recipe).OrderBy(r => r.SeqLen).ToList();
+                var line = plot.Add.Scatter(mine.Select(r => Math.Log2(r.SeqLen)).ToArray(), mine.Select(r => Math.Log2(Math.Max(panels[i].Value(r), 1e-3))).ToArray());
+                line.LegendText = recipe;
+                if (recipe.StartsWith("coeff", StringComparison.Ordinal)) line.LinePattern = LinePattern.Dashed;
+            }
+            var ticks = rows.Select(r => r.SeqLen).Distinct().Order().Select(n => new Tick(Math.Log2(n), n.ToString())).ToArray();
+            plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks);
+            plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { LabelFormatter = y => Math.Pow(2, y).ToString("G3") };
+            plot.Title($"{panels[i].Title}, {tokensPerBatch:N0} tokens per batch", 12);
+            plot.XLabel("sequence length (tokens)");
+            plot.ShowLegend();
+        }
+        mp.SavePng(path, 1100, 420);
+    }
 }

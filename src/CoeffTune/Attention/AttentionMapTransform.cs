@@ -32,4 +32,16 @@ public abstract class AttentionMapTransform : nn.Module<Tensor, Tensor>
     /// x <paramref name="keys"/> (a multiply-add counts as two); zero for a transform that does no arithmetic.
     /// </summary>
     public virtual double ForwardFlops(long heads, long queries, long keys) => 0;
+
+    /// <summary>
+    /// Backward FLOPs of this transform for one example's maps: the gradients of its own trainable parameters, and the
+    /// gradient of the maps it received when <paramref name="mapsNeedGrad"/> (something before it is trained).
+    /// </summary>
+    public virtual double BackwardFlops(long heads, long queries, long keys, bool mapsNeedGrad) => 0;
+
+    /// <summary>
+    /// True when <see cref="Attend"/> keeps no maps and remakes them in the backward pass: the scores' product and this
+    /// transform's forward are then paid twice per training step.
+    /// </summary>
+    public virtual bool RecomputesInBackward => false;
 }

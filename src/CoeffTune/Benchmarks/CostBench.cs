@@ -95,10 +95,12 @@ public sealed record CostRecipe
 public sealed record CostModel(string Name, Func<TransformerClassifier> Make, Func<Batch> Input, long SequenceLength);
 
 /// <summary>One measured configuration: a model shape, a recipe, and its per-step numbers.</summary>
-public sealed record CostRow(string Model, string Recipe, double MedianMs, double PeakStepMiB, double ForwardGflops, double AchievedGflops);
+/// <param name="StepGflops">Forward plus backward GFLOPs of one training step per example, as autograd runs it (<see cref="FlopCounter.TrainingStepFlops"/>).</param>
+/// <param name="AchievedGflops">The batch's step GFLOPs over the median step time.</param>
+public sealed record CostRow(string Model, string Recipe, long SeqLen, double MedianMs, double PeakStepMiB, double ForwardGflops, double StepGflops, double AchievedGflops);
 
 /// <summary>A recipe with coeff against its baseline on one model: ratios of step time, step memory and forward FLOPs.</summary>
-public sealed record CostRatio(string Model, string Base, double Time, double Memory, double MiBAdded, double Flops);
+public sealed record CostRatio(string Model, string Base, long SeqLen, double Time, double Memory, double MiBAdded, double Flops);
 
 /// <summary>What the cost bench measures: the model shapes (small ones when quick), the steps and the recipes.</summary>
 public sealed record CostBenchSetup
@@ -108,6 +110,30 @@ public sealed record CostBenchSetup
 
     /// <summary>Steps a smoke run measures.</summary>
     public const int QuickSteps = 3;
+
+    /// <summary>Tokens per batch of the MiniLM shape at each of <see cref="SequenceLengths"/> (quick: a quarter).</summary>
+    public const int TokensPerBatch = 2048;
+
+    private readonly IReadOnlyList<int>? sequenceLengths;
+
+    /// <summary>
+    /// When set, the MiniLM shape alone is measured at each of these sequence lengths, with <see cref="TokensPerBatch"/>
+    /// tokens per batch (a batch of 2048 / length sequences); when null, the ViT-B/16 and MiniLM shapes at their usual sizes.
+    /// </summary>
+    public IReadOnlyList<int>? SequenceLengths
+    {
+        get => sequenceLengths;
+        init
+        {
+            if (value is { Count: 0 }) throw new ArgumentException($"{nameof(CostBenchSetup)}.{nameof(SequenceLengths)} is empty", nameof(SequenceLengths));
+            foreach (var n in value ?? [])
+                if (n < 2 || n > TokensPerBatch)
+                    throw new ArgumentException($"{nameof(CostBenchSetup)}.{nameof(SequenceLengths)}: {n} must be between 2 and {TokensPerBatch} tokens", nameof(SequenceLengths));
+            if (value is not null && value.Distinct().Count() != value.Count)
+                throw new ArgumentException($"{nameof(CostBenchSetup)}.{nameof(SequenceLengths)}: {string.Join(", ", value)} names a length twice", nameof(SequenceLengths));
+            sequenceLengths = value?.ToArray();
+        }
+    }
 
     /// <summary>Small model shapes, for a smoke run (which measures <see cref="QuickSteps"/> steps).</summary>
     public bool Quick { get; init; }
@@ -144,10 +170,24 @@ public sealed record CostBenchSetup
             ?? throw new ArgumentException($"unknown recipe '{l}'; choose from {string.Join(", ", CostRecipe.All.Select(x => $"'{x.Label}'"))}", "recipes")).ToList();
     }
 
-    /// <summary>ViT-B/16 and MiniLM shapes with random weights and inputs (quick: small versions of both).</summary>
+    /// <summary>
+    /// ViT-B/16 and MiniLM shapes with random weights and inputs (quick: small versions of both); with
+    /// <see cref="SequenceLengths"/>, the MiniLM shape at each length instead.
+    /// </summary>
     public IReadOnlyList<CostModel> Models()
     {
         bool q = Quick;
+        if (SequenceLengths is { } lengths)
+        {
+            int tokensPerBatch = q ? TokensPerBatch / 4 : TokensPerBatch;
+            return lengths.Select(n =>
+            {
+                var shape = (q ? BertConfig.MiniLM(2) with { Depth = 2, VocabSize = 1000 } : BertConfig.MiniLM(2)) with { MaxPositions = Math.Max(512, n) };
+                int batch = Math.Max(1, tokensPerBatch / n);
+                return new CostModel($"MiniLM shape{(q ? " (quick: 2 layers)" : "")}, batch {batch} x {n} tokens", () => new BertClassifier(shape),
+                    () => new Batch(randint(0, shape.VocabSize, new long[] { batch, n }), ones(batch, n, ScalarType.Int64), Labels: randint(0, 2, new long[] { batch })), n);
+            }).ToList();
+        }
         var vit = q ? new VitConfig { ImageSize = 32, PatchSize = 8, Dim = 96, Depth = 2, Heads = 12, MlpDim = 192, Classes = 10 } : VitConfig.Base16(classes: 10);
         var bert = q ? BertConfig.MiniLM(2) with { Depth = 2, VocabSize = 1000 } : BertConfig.MiniLM(2);
         int vitBatch = q ? 2 : 4, bertBatch = q ? 4 : 16, tokens = q ? 32 : 128;
@@ -202,7 +242,7 @@ public static class CostBench
         IO.AtomicFile.WriteAllText(jsonPath, JsonSerializer.Serialize(new
         {
             steps = n, matmul_peak_gflops = peak, rows,
-            ratios = Ratios(rows, s.Recipes).Select(r => new { model = r.Model, method = r.Base, time_ratio = r.Time, memory_ratio = r.Memory, step_mib_added = r.MiBAdded, flops_ratio = r.Flops }),
+            ratios = Ratios(rows, s.Recipes).Select(r => new { model = r.Model, method = r.Base, seq_len = r.SeqLen, time_ratio = r.Time, memory_ratio = r.Memory, step_mib_added = r.MiBAdded, flops_ratio = r.Flops }),
         }, new JsonSerializerOptions { WriteIndented = true }));
         return new CostReport(rows, peak, md, mdPath, jsonPath);
     }
@@ -210,10 +250,12 @@ public static class CostBench
     private sealed class Config : IDisposable
     {
         public required string Model, Recipe;
+        public required long SeqLen;
         public required TransformerClassifier Net;
         public required Batch Batch;
         public required AdamW Optimizer;
         public required double ForwardFlops;
+        public required FlopCounter.StepFlops StepFlops;
         public readonly List<double> Ms = new();
         public readonly List<double> StepBytes = new();
         public void Dispose() { Optimizer.Dispose(); Net.Dispose(); Batch.Dispose(); }
@@ -242,8 +284,9 @@ public static class CostBench
                 var batch = input();
                 using var one = new Batch(batch.Inputs[..1], batch.AttentionMask?[..1]);
                 double flops = FlopCounter.ForwardFlops(net, one, seq);
+                var step = FlopCounter.TrainingStepFlops(net, one);
                 var opt = optim.AdamW(net.parameters().Where(p => p.requires_grad), lr: 1e-4);
-                configs.Add(new Config { Model = name, Recipe = recipe.Label, Net = net, Batch = batch, Optimizer = opt, ForwardFlops = flops });
+                configs.Add(new Config { Model = name, SeqLen = seq, Recipe = recipe.Label, Net = net, Batch = batch, Optimizer = opt, ForwardFlops = flops, StepFlops = step });
             }
         for (int round = 0; round <= steps; round++)
         {
@@ -266,9 +309,10 @@ public static class CostBench
         var rows = configs.Select(c =>
         {
             double ms = Median(c.Ms);
-            // A training step costs about three forward passes (forward, gradient w.r.t. activations and weights).
-            double achieved = 3 * c.ForwardFlops * c.Batch.Size / (ms / 1000) / 1e9;
-            return new CostRow(c.Model, c.Recipe, ms, Median(c.StepBytes) / 1048576.0, c.ForwardFlops / 1e9, achieved);
+            // The FLOPs the step actually does: a frozen backbone has no weight gradients, and below the first trained
+            // parameter no activation gradients either.
+            double achieved = c.StepFlops.Total * c.Batch.Size / (ms / 1000) / 1e9;
+            return new CostRow(c.Model, c.Recipe, c.SeqLen, ms, Median(c.StepBytes) / 1048576.0, c.ForwardFlops / 1e9, c.StepFlops.Total / 1e9, achieved);
         }).ToList();
         foreach (var c in configs) c.Dispose();
         return (rows, peakGflops);
@@ -315,7 +359,7 @@ public static class CostBench
             var recipe = recipes.FirstOrDefault(x => x.Label == r.Recipe);
             if (recipe?.Baseline is not { } baseline) continue;
             var b = rows.First(x => x.Model == r.Model && x.Recipe == baseline.Label);
-            yield return new CostRatio(r.Model, baseline.Label + (recipe.Maps == MapHandling.Stored ? CostRecipe.StoredMapsSuffix : ""), r.MedianMs / b.MedianMs,
+            yield return new CostRatio(r.Model, baseline.Label + (recipe.Maps == MapHandling.Stored ? CostRecipe.StoredMapsSuffix : ""), r.SeqLen, r.MedianMs / b.MedianMs,
                 b.PeakStepMiB > 0 ? r.PeakStepMiB / b.PeakStepMiB : double.NaN, r.PeakStepMiB - b.PeakStepMiB, r.ForwardGflops / b.ForwardGflops);
         }
     }
@@ -328,15 +372,15 @@ public static class CostBench
         sb.AppendLine($"Command: `{command}`. Median of {steps} training steps per configuration, all configurations interleaved in one process; " +
             $"step memory = rise of the resident set during a step. Float32 GEMM peak measured in the same run: {peak:F1} GFLOP/s.");
         sb.AppendLine();
-        sb.AppendLine("| model | recipe | step time (ms) | step memory (MiB) | forward GFLOPs/example | achieved GFLOP/s (% of GEMM peak) |");
-        sb.AppendLine("|---|---|---:|---:|---:|---:|");
+        sb.AppendLine("| model | recipe | step time (ms) | step memory (MiB) | forward GFLOPs/example | step GFLOPs/example | achieved GFLOP/s (% of GEMM peak) |");
+        sb.AppendLine("|---|---|---:|---:|---:|---:|---:|");
         foreach (var r in rows)
-            sb.AppendLine($"| {r.Model} | {r.Recipe} | {r.MedianMs:F1} | {r.PeakStepMiB:F1} | {r.ForwardGflops:F4} | {r.AchievedGflops:F1} ({100 * r.AchievedGflops / peak:F0}%) |");
+            sb.AppendLine($"| {r.Model} | {r.Recipe} | {r.MedianMs:F1} | {r.PeakStepMiB:F1} | {r.ForwardGflops:F4} | {r.StepGflops:F4} | {r.AchievedGflops:F1} ({100 * r.AchievedGflops / peak:F0}%) |");
         sb.AppendLine();
-        sb.AppendLine("| model | method | + coeff: time ratio | step memory ratio | FLOPs ratio |");
-        sb.AppendLine("|---|---|---:|---:|---:|");
+        sb.AppendLine("| model | sequence | method | + coeff: time ratio | step memory ratio | FLOPs ratio |");
+        sb.AppendLine("|---|---:|---|---:|---:|---:|");
         foreach (var r in Ratios(rows, recipes))
-            sb.AppendLine($"| {r.Model} | {r.Base} | {r.Time:F3} | {r.Memory:F3} ({r.MiBAdded:+0.0;-0.0} MiB) | {r.Flops:F4} |");
+            sb.AppendLine($"| {r.Model} | {r.SeqLen} | {r.Base} | {r.Time:F3} | {r.Memory:F3} ({r.MiBAdded:+0.0;-0.0} MiB) | {r.Flops:F4} |");
         return sb.ToString();
     }
 }

@@ -83,6 +83,12 @@ public sealed class CoeffMixing : AttentionMapTransform
     /// <summary>The head mixing: an (H, H) by (H, Nq Nk) product, 2 H^2 Nq Nk per example.</summary>
     public override double ForwardFlops(long heads, long queries, long keys) => 2.0 * heads * heads * queries * keys;
 
+    /// <summary>d alpha' = sum dFhat F^T and dF = alpha'^T dFhat: one (H, H) by (H, Nq Nk) product each, when needed.</summary>
+    public override double BackwardFlops(long heads, long queries, long keys, bool mapsNeedGrad) =>
+        ((alpha.requires_grad ? 1 : 0) + (mapsNeedGrad ? 1 : 0)) * 2.0 * heads * heads * queries * keys;
+
+    public override bool RecomputesInBackward => RecomputeMaps;
+
     private void CheckHeads(long heads)
     {
         if (heads != Heads) throw new ArgumentException($"maps have {heads} heads, alpha is {Heads} x {Heads}");
