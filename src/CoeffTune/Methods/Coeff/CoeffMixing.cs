@@ -63,6 +63,19 @@ public sealed class CoeffMixing : AttentionMapTransform
     /// </summary>
     public bool RecomputeMaps { get; set; } = true;
 
+    /// <summary>
+    /// With <see cref="RecomputeMaps"/>: the bytes one query tile's maps (B, H, T, Nk) may take, so the maps, their mixing
+    /// and their product with V run tile by tile (<see cref="TiledMixedAttention"/>) and no full (B, H, Nq, Nk) tensor is
+    /// made; 0 makes the maps of all queries at once. Exact either way: tiling changes which rows are computed together,
+    /// not what is computed.
+    /// </summary>
+    public long TileBytes
+    {
+        get => tileBytes;
+        set => tileBytes = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(TileBytes), value, "tile bytes must be 0 (no tiling) or positive");
+    }
+    private long tileBytes;
+
     /// <summary>maps: (B, H, Nq, Nk) -> (B, H, Nq, Nk), mixed over heads with one batched matmul.</summary>
     public override Tensor forward(Tensor maps)
     {
@@ -77,7 +90,12 @@ public sealed class CoeffMixing : AttentionMapTransform
         if (!RecomputeMaps) return null;
         CheckHeads(q.shape[1]);
         using var scope = NewDisposeScope();
-        return RecomputedMixedAttention.apply(MixingMatrix().to_type(q.dtype), q, k, v, additiveMask!).MoveToOuterDisposeScope();
+        var mix = MixingMatrix().to_type(q.dtype);
+        long rows = TileBytes == 0 ? q.shape[2] : TiledMixedAttention.TileRows(q.shape[0], q.shape[1], k.shape[2], q.element_size(), TileBytes);
+        var output = rows >= q.shape[2]
+            ? RecomputedMixedAttention.apply(mix, q, k, v, additiveMask!)
+            : TiledMixedAttention.apply(mix, q, k, v, additiveMask!, rows);
+        return output.MoveToOuterDisposeScope();
     }
 
     /// <summary>The head mixing: an (H, H) by (H, Nq Nk) product, 2 H^2 Nq Nk per example.</summary>

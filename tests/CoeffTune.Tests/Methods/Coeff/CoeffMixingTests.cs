@@ -47,10 +47,17 @@ public class CoeffMixingTests
     }
 
     [Theory]
-    [InlineData(true, true)]     // cross-attention with a padding mask, every projection trained
-    [InlineData(false, true)]    // self-attention, no mask
-    [InlineData(false, false)]   // frozen projections and input: only alpha' needs a gradient
-    public void Recomputing_the_maps_in_backward_gives_the_stored_maps_outputs_and_gradients(bool cross, bool trainProjections)
+    [InlineData(true, true, false, 0)]      // cross-attention with a padding mask, every projection trained
+    [InlineData(false, true, false, 0)]     // self-attention, no mask
+    [InlineData(false, false, false, 0)]    // frozen projections and input: only alpha' needs a gradient
+    [InlineData(false, true, true, 0)]      // causal self-attention
+    [InlineData(true, true, false, 2)]      // the same, query tiles of 2 rows (5 queries: tiles of 2, 2, 1)
+    [InlineData(false, true, false, 2)]
+    [InlineData(false, false, false, 2)]
+    [InlineData(false, true, true, 2)]      // causal: each tile gets its own rows of the mask
+    [InlineData(false, true, true, 1)]
+    public void Recomputing_the_maps_in_backward_whole_or_by_query_tiles_gives_the_stored_maps_outputs_and_gradients(
+        bool cross, bool trainProjections, bool causal, int tileRows)
     {
         using var scope = NewDisposeScope();
         var grads = new List<Dictionary<string, Tensor>>();
@@ -62,6 +69,8 @@ public class CoeffMixingTests
             attn.to(ScalarType.Float64).train();
             var mixing = CoeffTuning.Apply(attn, new CoeffConfig(dropout: 0.2)).Values.Single();
             mixing.RecomputeMaps = recompute;
+            // A row of the maps is 2 x 6 x Nk float64 values.
+            mixing.TileBytes = tileRows * 2 * 6 * (cross ? 7 : 5) * sizeof(double);
             if (!trainProjections)
                 foreach (var p in attn.parameters()) p.requires_grad = false;
             mixing.alpha.requires_grad = true;
@@ -75,7 +84,7 @@ public class CoeffMixingTests
                 mask[1, TensorIndex.Slice(4)] = false;
             }
             var w = randn(new long[] { 2, 5, 24 }, ScalarType.Float64);
-            var y = attn.forward(x, ctx, mask);
+            var y = attn.forward(x, ctx, mask, causal);
             (y * w).sum().backward();
             outputs.Add(y.detach());
             grads.Add(attn.named_parameters().Where(p => p.parameter.requires_grad)
@@ -89,7 +98,18 @@ public class CoeffMixingTests
     }
 
     [Fact]
-    public void Recomputed_maps_gradient_wrt_the_input_matches_central_finite_differences()
+    public void A_tile_takes_as_many_query_rows_as_fit_its_bytes_and_at_least_one()
+    {
+        // A row of (B=2, H=12, Nk=1024) float32 maps is 98,304 bytes.
+        Assert.Equal(16, TiledMixedAttention.TileRows(2, 12, 1024, 4, 16 * 98_304 + 100));
+        Assert.Equal(1, TiledMixedAttention.TileRows(2, 12, 1024, 4, 1_000));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new CoeffMixing(4, new CoeffConfig()) { TileBytes = -1 });
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]     // one query row per tile
+    public void Recomputed_maps_gradient_wrt_the_input_matches_central_finite_differences(int tileRows)
     {
         using var scope = NewDisposeScope();
         torch.manual_seed(12);
@@ -97,6 +117,7 @@ public class CoeffMixingTests
         attn.to(ScalarType.Float64).eval();
         var mixing = CoeffTuning.Apply(attn).Values.Single();
         mixing.RecomputeMaps = true;
+        mixing.TileBytes = tileRows * 1 * 2 * 4 * sizeof(double);
         using (no_grad()) mixing.alpha.copy_(randn(2, 2, ScalarType.Float64) * 0.5);
         var x = randn(new long[] { 1, 4, 8 }, ScalarType.Float64).requires_grad_();
         var w = randn(new long[] { 1, 4, 8 }, ScalarType.Float64);
