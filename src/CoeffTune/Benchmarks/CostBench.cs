@@ -25,6 +25,8 @@ public enum MapHandling
     Explicit,
     /// <summary>Coeff keeps the maps for the backward pass instead of recomputing them (<see cref="CoeffMixing.RecomputeMaps"/> false).</summary>
     Stored,
+    /// <summary>Coeff recomputes its maps for all queries at once instead of by query tiles (<see cref="CoeffMixing.TileBytes"/> 0).</summary>
+    Whole,
 }
 
 /// <summary>
@@ -34,6 +36,7 @@ public enum MapHandling
 public sealed record CostRecipe
 {
     public const string StoredMapsSuffix = " (stored maps)";
+    public const string WholeMapsSuffix = " (whole maps)";
     public const string ExplicitMapsSuffix = "+explicit-maps";
 
     public IReadOnlyList<IMethodConfig> Configs { get; }
@@ -49,8 +52,8 @@ public sealed record CostRecipe
         _ = Recipe.Parse(Recipe.Format(Configs));    // no method twice, not lora with dora
         if (maps == MapHandling.Explicit && HasCoeff)
             throw new ArgumentException($"'{Recipe.Format(Configs)}': explicit maps measure materialising the maps without coeff's mixing; drop coeff", nameof(maps));
-        if (maps == MapHandling.Stored && !HasCoeff)
-            throw new ArgumentException($"'{Recipe.Format(Configs)}': only coeff can store its maps for the backward pass", nameof(maps));
+        if (maps is MapHandling.Stored or MapHandling.Whole && !HasCoeff)
+            throw new ArgumentException($"'{Recipe.Format(Configs)}': only coeff can store its maps for the backward pass or make them whole", nameof(maps));
     }
 
     /// <summary>The name in the tables and in the recipe selection, e.g. "coeff+lora (stored maps)".</summary>
@@ -58,6 +61,7 @@ public sealed record CostRecipe
     {
         MapHandling.Explicit => ExplicitMapsSuffix,
         MapHandling.Stored => StoredMapsSuffix,
+        MapHandling.Whole => WholeMapsSuffix,
         _ => "",
     };
 
@@ -83,6 +87,7 @@ public sealed record CostRecipe
         new(new LoraConfig()),
         new(new CoeffConfig(), new LoraConfig()),
         new(MapHandling.Stored, new CoeffConfig(), new LoraConfig()),
+        new(MapHandling.Whole, new CoeffConfig(), new LoraConfig()),
         new(new SsfConfig()),
         new(new CoeffConfig(), new SsfConfig()),
         new(new FullConfig()),
@@ -281,6 +286,8 @@ public static class CostBench
                     foreach (var a in net.modules().OfType<MultiHeadAttention>()) a.AttachMapTransform(new ExplicitMaps(), "explicit");
                 else if (recipe.Maps == MapHandling.Stored)
                     foreach (var m in net.modules().OfType<CoeffMixing>()) m.RecomputeMaps = false;
+                else if (recipe.Maps == MapHandling.Whole)
+                    foreach (var m in net.modules().OfType<CoeffMixing>()) m.TileBytes = 0;
                 var batch = input();
                 using var one = new Batch(batch.Inputs[..1], batch.AttentionMask?[..1]);
                 double flops = FlopCounter.ForwardFlops(net, one, seq);
@@ -359,7 +366,8 @@ public static class CostBench
             var recipe = recipes.FirstOrDefault(x => x.Label == r.Recipe);
             if (recipe?.Baseline is not { } baseline) continue;
             var b = rows.First(x => x.Model == r.Model && x.Recipe == baseline.Label);
-            yield return new CostRatio(r.Model, baseline.Label + (recipe.Maps == MapHandling.Stored ? CostRecipe.StoredMapsSuffix : ""), r.SeqLen, r.MedianMs / b.MedianMs,
+            var suffix = recipe.Maps switch { MapHandling.Stored => CostRecipe.StoredMapsSuffix, MapHandling.Whole => CostRecipe.WholeMapsSuffix, _ => "" };
+            yield return new CostRatio(r.Model, baseline.Label + suffix, r.SeqLen, r.MedianMs / b.MedianMs,
                 b.PeakStepMiB > 0 ? r.PeakStepMiB / b.PeakStepMiB : double.NaN, r.PeakStepMiB - b.PeakStepMiB, r.ForwardGflops / b.ForwardGflops);
         }
     }

@@ -74,7 +74,10 @@ public sealed class CoeffMixing : AttentionMapTransform
         get => tileBytes;
         set => tileBytes = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(TileBytes), value, "tile bytes must be 0 (no tiling) or positive");
     }
-    private long tileBytes;
+    private long tileBytes = DefaultTileBytes;
+
+    /// <summary>The default <see cref="TileBytes"/>.</summary>
+    public const long DefaultTileBytes = 1 << 22;
 
     /// <summary>maps: (B, H, Nq, Nk) -> (B, H, Nq, Nk), mixed over heads with one batched matmul.</summary>
     public override Tensor forward(Tensor maps)
