@@ -97,10 +97,10 @@ public static class Plots
             }
             var ticks = rows.Select(r => r.SeqLen).Distinct().Order().Select(n => new Tick(Math.Log2(n), n.ToString())).ToArray();
             plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks);
-            plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { LabelFormatter = y => Math.Pow(2, y).ToString("G3") };
+            plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { LabelFormatter = y => Math.Pow(2, y).ToString("N0") };
             plot.Title($"{panels[i].Title}, {tokensPerBatch:N0} tokens per batch", 12);
             plot.XLabel("sequence length (tokens)");
-            plot.ShowLegend();
+            plot.ShowLegend(Alignment.UpperLeft);
         }
         mp.SavePng(path, 1100, 420);
     }
