@@ -98,6 +98,25 @@ public sealed class VptTests
         Assert.Equal("base_model.model.vpt.prompts", CoeffTune.Adapters.AdapterFile.KeyFor("vit", "vpt.prompts"));
     }
 
+    /// <summary>All of Table 1's new methods at once, with coeff; moving the wrapped model to float64 carries every part along.</summary>
+    [Fact]
+    public void The_new_methods_compose_and_follow_the_model_to_another_dtype()
+    {
+        using var scope = NewDisposeScope();
+        var vit = TinyModels.Vit();
+        var peft = PeftModel.Wrap(vit, "coeff+fact+snell+adapter+vpt");
+        Assert.Equal(new[] { "coeff", "fact", "snell", "adapter", "vpt" }, peft.Report().PerMethod.Select(m => m.Method));
+        MethodTestKit.Perturb(peft, 9, scale: 0.05);
+        vit.eval();
+        var batch = TinyModels.ImageBatch();
+        var single = vit.forward(batch);
+        vit.to(ScalarType.Float64);
+        var dbl = vit.forward(new Batch(batch.Inputs.to(ScalarType.Float64)));
+        Assert.Equal(ScalarType.Float64, dbl.dtype);
+        Assert.True(MaxAbsDiff(single.to(ScalarType.Float64), dbl) <= 1e-4, $"{MaxAbsDiff(single.to(ScalarType.Float64), dbl)}");
+        Assert.All(vit.parameters(), p => Assert.Equal(ScalarType.Float64, p.dtype));
+    }
+
     [Fact]
     public void Flops_count_the_prompts_in_every_attention_layer()
     {

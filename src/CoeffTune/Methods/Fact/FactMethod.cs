@@ -14,7 +14,11 @@ public sealed class FactMethod : IAttachedMethod
     /// <summary>The names under which FacT registers modules and parameters.</summary>
     public static readonly string[] ModuleNames = { UName, VName };
 
-    private sealed record Layer(string Path, Linear Linear, Parameter Core, int BlocksIn, int BlocksOut);
+    private sealed record Layer(string Path, Linear Linear, int BlocksIn, int BlocksOut)
+    {
+        /// <summary>Read by name at every use, so a model moved to another device or dtype is read as it is now.</summary>
+        public Parameter Core => Linear.get_parameter(CoreName) ?? throw new InvalidOperationException($"fact: '{Path}' has lost its core");
+    }
 
     private readonly List<Layer> layers = new();
     private readonly List<string> trainable = new();
@@ -75,7 +79,7 @@ public sealed class FactMethod : IAttachedMethod
             double bound = 1.0 / Math.Sqrt(blocksIn * config.Rank);
             var core = new Parameter(empty(new long[] { blocksOut * config.Rank, blocksIn * config.Rank }, w.dtype, w.device).uniform_(-bound, bound));
             linear.register_parameter(CoreName, core);
-            var layer = new Layer(path, linear, core, blocksIn, blocksOut);
+            var layer = new Layer(path, linear, blocksIn, blocksOut);
             layers.Add(layer);
             linear.register_forward_hook((_, x, y) => Enabled && !Merged ? y + Delta(layer, x) : y);
             trainable.Add($"{path}.{CoreName}");

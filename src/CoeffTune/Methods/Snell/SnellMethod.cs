@@ -11,10 +11,10 @@ namespace CoeffTune.Methods.Snell;
 public sealed class SnellLayer
 {
     public Linear Base { get; }
-    /// <summary>A: (2, in, r/2).</summary>
-    public Parameter In { get; }
+    /// <summary>A: (2, in, r/2). Read by name at every use, so a model moved to another device or dtype is read as it is now.</summary>
+    public Parameter In => Base.get_parameter(SnellMethod.InName) ?? throw new InvalidOperationException("snell: the layer has lost its factors");
     /// <summary>B: (2, out, r/2).</summary>
-    public Parameter Out { get; }
+    public Parameter Out => Base.get_parameter(SnellMethod.OutName) ?? throw new InvalidOperationException("snell: the layer has lost its factors");
     public SnellConfig Config { get; }
     public bool Enabled { get; set; } = true;
     public bool Merged { get; private set; }
@@ -27,10 +27,8 @@ public sealed class SnellLayer
         long outF = w.shape[0], inF = w.shape[1], half = config.Rank / 2;
         // kaiming_uniform_(a = sqrt(5)) on a (2, n, r/2) tensor: fan-in n r/2, bound 1/sqrt(fan-in).
         double bIn = 1.0 / Math.Sqrt(inF * half), bOut = 1.0 / Math.Sqrt(outF * half);
-        In = new Parameter(empty(new long[] { 2, inF, half }, w.dtype, w.device).uniform_(-bIn, bIn));
-        Out = new Parameter(empty(new long[] { 2, outF, half }, w.dtype, w.device).uniform_(-bOut, bOut));
-        target.register_parameter(SnellMethod.InName, In);
-        target.register_parameter(SnellMethod.OutName, Out);
+        target.register_parameter(SnellMethod.InName, new Parameter(empty(new long[] { 2, inF, half }, w.dtype, w.device).uniform_(-bIn, bIn)));
+        target.register_parameter(SnellMethod.OutName, new Parameter(empty(new long[] { 2, outF, half }, w.dtype, w.device).uniform_(-bOut, bOut)));
         target.register_forward_hook((_, x, y) => Enabled && !Merged ? y + Delta(x) : y);
     }
 
