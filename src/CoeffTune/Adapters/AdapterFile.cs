@@ -61,8 +61,15 @@ public static class AdapterFile
     {
         var map = ModelFamilies.Find(architecture)?.Written;
         if (map is null) return KeyPrefix + name;
-        return KeyPrefix + (map.ToTheirs(name) ?? throw new InvalidOperationException($"'{name}' has no {map.Layout} name in the {architecture} layout"));
+        return KeyPrefix + (map.ToTheirs(name) ?? (AtModelRoot(name) ? name
+            : throw new InvalidOperationException($"'{name}' has no {map.Layout} name in the {architecture} layout")));
     }
+
+    /// <summary>
+    /// True for the state of a module a method registered on the model itself (FacT's shared factors, VPT's prompts):
+    /// it belongs to no module of any layout, so it keeps its own name in every one.
+    /// </summary>
+    private static bool AtModelRoot(string name) => MethodRegistry.ModuleNames.Contains(name.Split('.')[0]);
 
     /// <summary>Saves a classifier's adapter; <paramref name="baseName"/> is the model name or path it can be rebuilt from.</summary>
     public static void Save(PeftModel peft, string dir, string? baseName = null, IReadOnlyList<string>? labels = null)
@@ -345,6 +352,7 @@ public static class AdapterFile
                     for (int j = 0; j < parts.Count; j++) result[parts[j] + "." + rest] = pieces[j];
                 }
                 else if (layout.ToOurs(key) is { } ours) result[ours] = t;
+                else if (AtModelRoot(key)) result[key] = t;
                 else { complete = false; break; }
             }
             if (complete) return result;

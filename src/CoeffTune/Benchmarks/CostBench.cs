@@ -4,10 +4,14 @@ using System.Text;
 using System.Text.Json;
 using CoeffTune.Attention;
 using CoeffTune.Methods;
+using CoeffTune.Methods.Adapter;
 using CoeffTune.Methods.Baselines;
 using CoeffTune.Methods.Coeff;
+using CoeffTune.Methods.Fact;
 using CoeffTune.Methods.Lora;
+using CoeffTune.Methods.Snell;
 using CoeffTune.Methods.Ssf;
+using CoeffTune.Methods.Vpt;
 using CoeffTune.Models;
 using CoeffTune.Training;
 using TorchSharp;
@@ -78,7 +82,7 @@ public sealed record CostRecipe
         }
     }
 
-    /// <summary>Every recipe the bench knows, in table order: each weight-based method alone and with coeff, coeff storing its maps where it matters.</summary>
+    /// <summary>Every recipe the bench knows, in table order: each other method alone and with coeff, coeff storing its maps where it matters.</summary>
     public static IReadOnlyList<CostRecipe> All { get; } =
     [
         new(new LinearProbeConfig()),
@@ -90,6 +94,14 @@ public sealed record CostRecipe
         new(MapHandling.Whole, new CoeffConfig(), new LoraConfig()),
         new(new SsfConfig()),
         new(new CoeffConfig(), new SsfConfig()),
+        new(new FactConfig()),
+        new(new CoeffConfig(), new FactConfig()),
+        new(new SnellConfig()),
+        new(new CoeffConfig(), new SnellConfig()),
+        new(new AdapterConfig()),
+        new(new CoeffConfig(), new AdapterConfig()),
+        new(new VptConfig()),
+        new(new CoeffConfig(), new VptConfig()),
         new(new FullConfig()),
         new(new CoeffConfig(), new FullConfig()),
         new(MapHandling.Stored, new CoeffConfig(), new FullConfig()),

@@ -97,7 +97,9 @@ public static class OnnxExporter
     public static ModelProto Build(TransformerClassifier model, OnnxExportOptions? options = null)
     {
         var hooked = model.named_parameters().Select(p => p.name)
-            .FirstOrDefault(n => n.Contains(".lora_", StringComparison.Ordinal) || n.Contains(".ssf_", StringComparison.Ordinal));
+            .FirstOrDefault(n => n.Contains(".lora_", StringComparison.Ordinal) || n.Contains(".ssf_", StringComparison.Ordinal)
+                || n.Contains(".fact_", StringComparison.Ordinal) || n.Contains(".snell_", StringComparison.Ordinal)
+                || n.Contains(".adapter.", StringComparison.Ordinal) || n.StartsWith("vpt.", StringComparison.Ordinal));
         if (hooked is not null)
             throw new InvalidOperationException($"the model has adapter layers ('{hooked}'); export it through its PeftModel, which merges them");
         return BuildModel(model, options ?? new OnnxExportOptions(), "none", PeftModel.Fingerprint(model), new JsonObject(), "");

@@ -1,10 +1,14 @@
 using System.Text.Json.Nodes;
+using CoeffTune.Methods.Adapter;
 using CoeffTune.Methods.Baselines;
 using CoeffTune.Methods.BitFit;
 using CoeffTune.Methods.Coeff;
 using CoeffTune.Methods.Dora;
+using CoeffTune.Methods.Fact;
 using CoeffTune.Methods.Lora;
+using CoeffTune.Methods.Snell;
 using CoeffTune.Methods.Ssf;
+using CoeffTune.Methods.Vpt;
 
 namespace CoeffTune.Methods;
 
@@ -18,6 +22,10 @@ public static class MethodRegistry
         DoraConfig.Definition,
         SsfConfig.Definition,
         BitFitConfig.Definition,
+        FactConfig.Definition,
+        SnellConfig.Definition,
+        AdapterConfig.Definition,
+        VptConfig.Definition,
         LinearProbeConfig.Definition,
         FullConfig.Definition,
     };

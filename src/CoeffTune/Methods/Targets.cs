@@ -47,6 +47,23 @@ public static class Targets
         return selected;
     }
 
+    /// <summary>
+    /// The width D of the model's token states: a classifier's own, else the width of its first attention layer outside
+    /// the excluded modules. A model with neither is an error naming <paramref name="method"/>.
+    /// </summary>
+    public static int Width(AttachTarget target, string method)
+    {
+        if (target.Model is Models.TransformerClassifier classifier) return classifier.Width;
+        var attention = target.Model.named_modules().Where(m => !target.IsExcluded(m.name)).Select(m => m.module)
+            .OfType<Attention.MultiHeadAttention>().FirstOrDefault();
+        return attention?.Dim ?? throw new ArgumentException($"{method}: the model has no attention layer to take the width of its token states from");
+    }
+
+    /// <summary>Every Linear of the model outside the excluded modules and the modules methods added.</summary>
+    public static List<(string Path, TorchSharp.Modules.Linear Module)> Linears(AttachTarget target) =>
+        target.Model.named_modules().Where(m => !IsAdapterModule(m.name) && !target.IsExcluded(m.name))
+            .Where(m => m.module is TorchSharp.Modules.Linear).Select(m => (m.name, (TorchSharp.Modules.Linear)m.module)).ToList();
+
     /// <summary>Module names nearest to <paramref name="pattern"/> by edit distance.</summary>
     public static IEnumerable<string> Closest(string pattern, IEnumerable<string> names, int count)
     {

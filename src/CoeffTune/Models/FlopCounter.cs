@@ -8,7 +8,7 @@ namespace CoeffTune.Models;
 /// <summary>
 /// Forward FLOPs of one example (a multiply-add counts as two): every Linear and Conv2d actually called
 /// (adapters' own Linears included) is measured by a forward hook, and each attention layer adds its
-/// two N x N products, plus what each enabled map transform reports (<see cref="AttentionMapTransform.ForwardFlops"/>:
+/// two N x N products over the sequence it was called with (inserted prompt tokens included), plus what each enabled map transform reports (<see cref="AttentionMapTransform.ForwardFlops"/>:
 /// Coeff-Tuning's head mixing is 2 H^2 N^2). Norms, softmax and
 /// activations are left out, as is usual.
 /// </summary>
@@ -102,6 +102,7 @@ public static class FlopCounter
     {
         double flops = 0;
         var removers = new List<Action>();
+        var called = new HashSet<MultiHeadAttention>(ReferenceEqualityComparer.Instance);
         foreach (var (_, m) in model.named_modules())
         {
             if (m is Linear linear)
@@ -112,6 +113,18 @@ public static class FlopCounter
                     return y;
                 });
                 removers.Add(() => lh.remove());
+            }
+            else if (m is MultiHeadAttention attention)
+            {
+                // The sequence each layer actually attends over: longer than the input when tokens are inserted (prompts).
+                var ah = attention.register_forward_hook((mod, input, y) =>
+                {
+                    long b = input.X.shape[0], nq = input.X.shape[1], nk = input.Context?.shape[1] ?? nq;
+                    flops += b * AttentionFlops(attention, nq, nk);
+                    called.Add(attention);
+                    return y;
+                });
+                removers.Add(() => ah.remove());
             }
             else if (m is Conv2d conv)
             {
@@ -135,12 +148,14 @@ public static class FlopCounter
         {
             foreach (var remove in removers) remove();
         }
+        // A layer the forward did not reach (none in these models) is counted at the given sequence length.
         long n = sequenceLength;
-        foreach (var attn in model.modules().OfType<MultiHeadAttention>())
-        {
-            flops += 2.0 * 2 * n * n * attn.Dim;                          // Q K^T and F V over all heads
-            foreach (var transform in attn.MapTransforms.Where(t => t.Enabled)) flops += transform.ForwardFlops(attn.Heads, n, n);
-        }
+        foreach (var attn in model.modules().OfType<MultiHeadAttention>().Where(a => !called.Contains(a)))
+            flops += oneExample.Size * AttentionFlops(attn, n, n);
         return flops / oneExample.Size;
     }
+
+    /// <summary>Q K^T and F V over all heads, plus what each enabled map transform adds, for one example.</summary>
+    private static double AttentionFlops(MultiHeadAttention attn, long queries, long keys) =>
+        2.0 * 2 * queries * keys * attn.Dim + attn.MapTransforms.Where(t => t.Enabled).Sum(t => t.ForwardFlops(attn.Heads, queries, keys));
 }

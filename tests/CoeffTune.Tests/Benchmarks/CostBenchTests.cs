@@ -9,10 +9,12 @@ public class CostBenchTests
     [Fact]
     public void The_recipes_keep_the_names_of_the_earlier_tables_and_their_baselines()
     {
-        // The names the cost tables (docs/results/cost.md) were written with.
+        // The names the cost tables (docs/results/cost.md) were written with, and the rest of Table 1's methods.
         Assert.Equal(["linear", "coeff", "linear+explicit-maps", "lora", "coeff+lora", "coeff+lora (stored maps)", "coeff+lora (whole maps)", "ssf", "coeff+ssf",
+            "fact", "coeff+fact", "snell", "coeff+snell", "adapter", "coeff+adapter", "vpt", "coeff+vpt",
             "full", "coeff+full", "coeff+full (stored maps)"], CostRecipe.All.Select(r => r.Label));
-        Assert.Equal([null, "linear", null, null, "lora", "lora", "lora", null, "ssf", null, "full", "full"], CostRecipe.All.Select(r => r.Baseline?.Label));
+        Assert.Equal([null, "linear", null, null, "lora", "lora", "lora", null, "ssf", null, "fact", null, "snell", null, "adapter", null, "vpt", null, "full", "full"],
+            CostRecipe.All.Select(r => r.Baseline?.Label));
     }
 
     [Fact]

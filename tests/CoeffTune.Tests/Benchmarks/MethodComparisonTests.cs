@@ -95,7 +95,9 @@ public sealed class MethodComparisonTests : IDisposable
     [Fact]
     public void Every_bench_has_exactly_the_earlier_rows_in_order()
     {
-        Assert.Equal(["linear", "bitfit", "lora", "ssf", "coeff", "coeff+lora", "coeff+ssf", "full"], BenchSetups.VtabMini(false).Methods.Select(m => m.Label));
+        // The earlier rows first, in their order; the rest of Table 1 after them.
+        Assert.Equal(["linear", "bitfit", "lora", "ssf", "coeff", "coeff+lora", "coeff+ssf", "full", "fact", "coeff+fact", "snell", "coeff+snell", "adapter", "vpt"],
+            BenchSetups.VtabMini(false).Methods.Select(m => m.Label));
         Assert.Equal(["linear", "bitfit", "lora", "ssf", "dora", "coeff", "coeff+lora", "coeff+dora", "coeff+ssf", "full"], BenchSetups.Text(false).Methods.Select(m => m.Label));
         Assert.Equal(["residual, zero init", "direct, identity init", "direct, random init", "coeff+lora p=0", "coeff+lora p=0.1", "coeff+lora p=0.2", "coeff+lora p=0.4"],
             BenchSetups.Ablation(false).Methods.Select(m => m.Label));

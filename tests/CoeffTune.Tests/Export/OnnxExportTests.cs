@@ -25,7 +25,7 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
     {
         var data = new TheoryData<string, string>();
         foreach (var architecture in new[] { "bert", "vit" })
-            foreach (var recipe in new[] { "coeff", "coeff+lora", "coeff+dora", "coeff+ssf", "full" })
+            foreach (var recipe in new[] { "coeff", "coeff+lora", "coeff+dora", "coeff+ssf", "coeff+fact", "coeff+snell", "full" })
                 data.Add(architecture, recipe);
         return data;
     }
@@ -56,6 +56,17 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
         double worst = batches.Select((b, i) => MaxAbsDiff(expected[i], OnnxRuntimeRun.Run(session, b, OnnxExporter.LogitsName))).Max();
         output.WriteLine($"{architecture} {recipe}: max |ONNX Runtime - CoeffTune| logits {worst:E2}; {bytes:N0} bytes");
         Assert.True(worst <= Tolerance, $"logits differ by {worst:E2}");
+    }
+
+    [Theory]
+    [InlineData("coeff+adapter", "adapter")]
+    [InlineData("coeff+vpt", "vpt")]
+    public void A_method_that_is_neither_merged_nor_an_onnx_operation_is_refused_by_name(string recipe, string method)
+    {
+        using var scope = NewDisposeScope();
+        var peft = PeftModel.Wrap(TinyModels.Vit(), recipe);
+        var e = Assert.Throws<InvalidOperationException>(() => OnnxExporter.Build(peft));
+        Assert.Contains($"{method} can neither be merged", e.Message);
     }
 
     [Fact]

@@ -116,6 +116,8 @@ public sealed class BertClassifier : TransformerClassifier
     public override Linear Head => classifier;
     public override string Architecture => "bert";
     public override long SequenceLength(Batch batch) => batch.Inputs.shape[1];
+    public override int LayerCount => layers.Count;
+    public override int Width => Config.Dim;
 
     public BertClassifier(BertConfig config) : base(nameof(BertClassifier))
     {
@@ -134,7 +136,11 @@ public sealed class BertClassifier : TransformerClassifier
     {
         using var scope = NewDisposeScope();
         var x = embeddings.forward(ids, tokenTypes);
-        foreach (var layer in layers) x = layer.forward(x, attentionMask);
+        for (int i = 0; i < layers.Count; i++)
+        {
+            var layer = layers[i];
+            x = RunLayer(i, x, attentionMask, layer.forward);
+        }
         return x.MoveToOuterDisposeScope();
     }
 

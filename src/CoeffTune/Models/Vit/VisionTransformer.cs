@@ -123,6 +123,8 @@ public sealed class VisionTransformer : TransformerClassifier
     public override Linear Head => head;
     public override string Architecture => "vit";
     public override long SequenceLength(Batch batch) => Config.Patches + 1;
+    public override int LayerCount => blocks.Count;
+    public override int Width => Config.Dim;
 
     public VisionTransformer(VitConfig config) : base(nameof(VisionTransformer))
     {
@@ -143,7 +145,11 @@ public sealed class VisionTransformer : TransformerClassifier
         var x = patch_embed.call(batch.Inputs);
         var cls = cls_token.expand(x.shape[0], -1, -1);
         x = cat(new[] { cls, x }, 1) + pos_embed;
-        foreach (var block in blocks) x = block.call(x);
+        for (int i = 0; i < blocks.Count; i++)
+        {
+            var block = blocks[i];
+            x = RunLayer(i, x, null, (h, _) => block.call(h));
+        }
         return norm.call(x).select(1, 0).MoveToOuterDisposeScope();
     }
 }
