@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
 using CoeffTune.Diffusion;
-using Spectre.Console;
 using TorchSharp;
 
 namespace CoeffTune.Cli.Commands;
@@ -44,7 +43,10 @@ public static class GenerateImagesCommand
         if (string.IsNullOrWhiteSpace(prompt)) throw new ArgumentException("--prompt: empty; say what to draw");
         if (adapterDir is not null && !Directory.Exists(adapterDir)) throw new ArgumentException($"--adapter {adapterDir}: no such folder");
         var log = ConsoleProgress.Log;
-        using var pipeline = TextToImage.Load(modelName, log: log);
+        // A model pretrained here is pretrained on first use (tens of minutes on a CPU), with a progress bar.
+        using var pipeline = TextToImage.NeedsPretraining(modelName)
+            ? ConsoleProgress.Run($"pretraining {modelName}", (CoeffTune.Training.ITrainingObserver observer) => TextToImage.Load(modelName, log: log, observer: observer))
+            : TextToImage.Load(modelName, log: log);
         CoeffTune.Cli.Cli.WithFlags(Flags, () => options.Validate(pipeline.Schedule.Steps));
         if (adapterDir is not null)
         {
@@ -58,8 +60,8 @@ public static class GenerateImagesCommand
         double seconds = clock.Elapsed.TotalSeconds;
         ImageGrid.WriteGrid(images, output, scale);
         var written = outDir is null ? Array.Empty<string>() : ImageGrid.WriteEach(images, outDir);
-        AnsiConsole.MarkupLine(Markup.Escape($"{n} image{(n == 1 ? "" : "s")} of \"{prompt}\" in {seconds:F1} s ({options.Steps} DDIM steps, guidance {options.Guidance}, eta {options.Eta}, seed {seed}): " +
-            $"wrote {output}{(outDir is null ? "" : $" and {written.Count} files in {outDir}")}"));
+        Console.WriteLine($"{n} image{(n == 1 ? "" : "s")} of \"{prompt}\" in {seconds:F1} s ({options.Steps} DDIM steps, guidance {options.Guidance}, eta {options.Eta}, seed {seed}): " +
+            $"wrote {output}{(outDir is null ? "" : $" and {written.Count} files in {outDir}")}");
         return 0;
     }
 }

@@ -17,7 +17,7 @@ public sealed class TextToImage : IDisposable
     public ICaptionEncoder Encoder { get; }
     public PretrainedDit Base { get; }
     /// <summary>The loaded adapter, or null for the base model.</summary>
-    public PeftModel? Adapter { get; private set; }
+    public PeftModel? Adapter { get; internal set; }
 
     public TextToImage(DiffusionTransformer model, NoiseSchedule schedule, ICaptionEncoder encoder, PretrainedDit info)
     {
@@ -34,14 +34,15 @@ public sealed class TextToImage : IDisposable
     /// first use unless <paramref name="mayPretrain"/> is false, or a folder holding a pretrained model
     /// (<see cref="DitPretraining.InfoFile"/> and its weights); with its text encoder, fetched into the cache if needed.
     /// </summary>
-    public static TextToImage Load(string name, AssetCache? cache = null, TextWriter? log = null, bool mayPretrain = true, DitPretrainOptions? template = null)
+    public static TextToImage Load(string name, AssetCache? cache = null, TextWriter? log = null, bool mayPretrain = true, DitPretrainOptions? template = null,
+        Training.ITrainingObserver? observer = null)
     {
         PretrainedDit info;
         if (DitPretrainOptions.FromCacheName(name, template) is { } options)
         {
             if (!mayPretrain && !DitPretraining.IsCached(options, cache))
                 throw new InvalidDataException($"model '{name}' is not in the cache ({(cache ?? AssetCache.Default).PathFor(options.CacheName)}); pretrain it first");
-            info = DitPretraining.Ensure(options, cache, log);
+            info = DitPretraining.Ensure(options, cache, log, observer);
         }
         else if (Directory.Exists(name))
             info = DitPretraining.Read(name) ?? throw new InvalidDataException($"{name}: no pretrained diffusion model here ({DitPretraining.InfoFile} and {DitPretraining.WeightsFile} of this version)");
@@ -52,6 +53,10 @@ public sealed class TextToImage : IDisposable
         var encoder = CaptionEncoder.MiniLM(cache, log);
         return new TextToImage(model, NoiseSchedule.Create(info.Schedule, info.Timesteps), encoder, info);
     }
+
+    /// <summary>True when loading <paramref name="name"/> would pretrain it first (a model pretrained here that is not in the cache yet).</summary>
+    public static bool NeedsPretraining(string name, AssetCache? cache = null) =>
+        DitPretrainOptions.FromCacheName(name) is { } o && !DitPretraining.IsCached(o, cache);
 
     /// <summary>Loads an adapter folder (written by <see cref="AdapterFile.Save"/> for this model) onto the model.</summary>
     public PeftModel LoadAdapter(string dir)
