@@ -95,16 +95,18 @@ public static class CaptionedCorpus
     public static (float[] Pixels, List<string> Captions) Caption(ImageDataset data, Func<int, string?> noun, string medium, int seed)
     {
         if (data.Height != data.Width) throw new ArgumentException($"{data.Name}: attributes need square images, got {data.Height}x{data.Width}");
-        var pixels = new List<float>();
-        var captions = new List<string>();
-        for (int i = 0; i < data.Count; i++)
+        // Sized once: the pretraining corpus is some 40 million floats.
+        var kept = Enumerable.Range(0, data.Count).Where(i => noun(data.Labels[i]) is not null).ToArray();
+        var pixels = new float[(long)kept.Length * data.ImageSize];
+        var captions = new List<string>(kept.Length);
+        for (int k = 0; k < kept.Length; k++)
         {
-            if (noun(data.Labels[i]) is not { } n) continue;
+            int i = kept[k];
             var attribute = AttributeOf(seed, i);
-            pixels.AddRange(Apply(attribute, data.Image(i), data.Channels, data.Height));
-            captions.Add(Caption(attribute, medium, n));
+            Apply(attribute, data.Image(i), data.Channels, data.Height).CopyTo(pixels, (long)k * data.ImageSize);
+            captions.Add(Caption(attribute, medium, noun(data.Labels[i])!));
         }
-        return (pixels.ToArray(), captions);
+        return (pixels, captions);
     }
 
     /// <summary>A noun for each Fashion-MNIST class except the held-out ones.</summary>
