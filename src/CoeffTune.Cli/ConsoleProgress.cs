@@ -95,7 +95,10 @@ public sealed class ConsoleProgress : ITrainingObserver
 
     public void OnEvaluation(EpochMetrics m, bool best)
     {
-        var line = $"{label} epoch {m.Epoch}: train loss {m.TrainLoss:F4}, validation accuracy {m.Validation.Accuracy:P2}, loss {m.Validation.Loss:F4}{(best ? " (best)" : "")}";
+        // Objectives without an accuracy (diffusion's noise error) report their loss alone.
+        var score = m.Validation.Metrics.ContainsKey("mse") ? $"validation noise MSE {m.Validation.Loss:F4}"
+            : $"validation accuracy {m.Validation.Accuracy:P2}, loss {m.Validation.Loss:F4}";
+        var line = $"{label} epoch {m.Epoch}: train loss {m.TrainLoss:F4}, {score}{(best ? " (best)" : "")}";
         if (task is not null) AnsiConsole.MarkupLine(Markup.Escape(line));
         else Console.WriteLine(line);
     }

@@ -11,7 +11,7 @@ public static class Commands
         foreach (var c in new[]
         {
             DemoCommand.Create(), TrainCommand.Create(), EvalCommand.Create(), PredictCommand.Create(), MergeCommand.Create(), ExportCommand.Create(),
-            InspectCommand.Create(), FetchCommand.Create(), TokenizeCommand.Create(), EmbedCommand.Create(), SearchCommand.Create(), ToyCommand.Create(), BenchCommand.Create(),
+            InspectCommand.Create(), FetchCommand.Create(), TokenizeCommand.Create(), EmbedCommand.Create(), SearchCommand.Create(), ToyCommand.Create(), BenchCommand.Create(), GenerateImagesCommand.Create(),
         })
             root.Subcommands.Add(c);
         // Handled before parsing (Cli.Run); declared so that every command's help lists it.

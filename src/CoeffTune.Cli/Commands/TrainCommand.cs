@@ -17,6 +17,7 @@ public static class TrainCommand
         cmd.SetAction(p =>
         {
             var o = f.Read(p);
+            if (o.Task.StartsWith(ConceptTrain.TaskPrefix, StringComparison.Ordinal)) return ConceptTrain.Run(p, f, o);
             var result = Cli.WithFlags(TrainFlags.Settings, () => ConsoleProgress.Run($"{o.Method} on {o.Task}", obs => FineTune.Run(o, obs, ConsoleProgress.Log)));
             Report.Write(result, o.OutDir);
             Report.PrintSummary(result);
@@ -39,7 +40,7 @@ public sealed class TrainFlags
     };
 
     public readonly Option<string> Model = new("--model") { Description = "auto (minilm for text, the ViT pretrained here for images), minilm, arctic-xs, vit-fmnist, or a .onnx/.safetensors path", DefaultValueFactory = _ => "auto" };
-    public readonly Option<string> Task = new("--task") { Description = "fashion-mnist, fashion-coarse, mnist, mnist-rotation, digits, spam, brown, or a path (image folder, IDX, CSV/TSV/JSONL)", Required = true };
+    public readonly Option<string> Task = new("--task") { Description = "fashion-mnist, fashion-coarse, mnist, mnist-rotation, digits, spam, brown, a path (image folder, IDX, CSV/TSV/JSONL), or concept:DIR (a text-to-image model learns \"a photo of sks\" from DIR's images)", Required = true };
     public readonly MethodOptions Methods = new();
     public readonly Option<int> TrainSize = new("--train-size") { Description = "training examples drawn from the task's pool", DefaultValueFactory = _ => 800 };
     public readonly Option<int> ValSize = new("--val-size") { Description = "validation examples (model selection)", DefaultValueFactory = _ => 200 };

@@ -1,0 +1,91 @@
+using CoeffTune.Models.Dit;
+using CoeffTune.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace CoeffTune.Diffusion;
+
+/// <summary>
+/// One batch of captioned images for diffusion training: images in [-1, 1] (B, C, H, W), their captions' token
+/// states and mask (B, L, D) and (B, L), and the empty caption's (1, L, D) and (1, L), padded to the same L, which
+/// stand in for a caption that is dropped.
+/// </summary>
+public sealed record DiffusionBatch(Tensor Images, Tensor Context, Tensor ContextMask, Tensor EmptyContext, Tensor EmptyMask) : IDisposable
+{
+    public long Size => Images.shape[0];
+
+    public void Dispose()
+    {
+        Images.Dispose();
+        Context.Dispose();
+        ContextMask.Dispose();
+        EmptyContext.Dispose();
+        EmptyMask.Dispose();
+    }
+}
+
+/// <summary>
+/// The epsilon-prediction objective of DDPM (Ho et al., Eq. 14, the "simple" loss): a timestep t uniform in 0..T-1
+/// and Gaussian noise per image, x_t from the closed form, and the mean squared error between the model's
+/// prediction and the noise. Each caption is replaced by the empty caption with probability
+/// <see cref="CaptionDropout"/>, so one model learns the conditional and unconditional predictions that
+/// classifier-free guidance combines. Randomness comes from torch's generator, which the trainer seeds per step.
+/// Evaluation draws its timesteps and noise from a generator of its own with a fixed seed and drops no caption, so
+/// every evaluation of the same model on the same set gives the same loss; the best epoch has the lowest.
+/// </summary>
+public sealed class DiffusionObjective(NoiseSchedule schedule, double captionDropout = 0.1) : ITrainingObjective<DiffusionBatch>
+{
+    public const long EvaluationSeed = 20_251_129;
+
+    public NoiseSchedule Schedule { get; } = schedule;
+    public double CaptionDropout { get; } = captionDropout is >= 0 and < 1 ? captionDropout
+        : throw new ArgumentOutOfRangeException(nameof(captionDropout), captionDropout, "caption dropout must be in [0, 1)");
+
+    public string SelectionMetric => "mse";
+
+    public bool IsBetter(Evaluation candidate, Evaluation best) => candidate.Loss < best.Loss;
+
+    public Tensor Loss(nn.Module model, DiffusionBatch batch)
+    {
+        var dit = Dit(model);
+        long b = batch.Size;
+        var device = batch.Images.device;
+        var t = randint(0, Schedule.Steps, new long[] { b }, ScalarType.Int64).to(device);
+        var noise = randn(batch.Images.shape, ScalarType.Float32).to(batch.Images.dtype).to(device);
+        var (context, mask) = (batch.Context, batch.ContextMask);
+        if (CaptionDropout > 0)
+        {
+            var drop = rand(new long[] { b }).lt(CaptionDropout).to(device);
+            context = where(drop.view(b, 1, 1), batch.EmptyContext.expand_as(context), context);
+            mask = where(drop.view(b, 1), batch.EmptyMask.expand_as(mask), mask);
+        }
+        var prediction = dit.forward(Schedule.AddNoise(batch.Images, noise, t), t, context, mask);
+        return nn.functional.mse_loss(prediction, noise);
+    }
+
+    public Evaluation Evaluate(nn.Module model, IBatchSource<DiffusionBatch> set, int batchSize, Device device)
+    {
+        var dit = Dit(model);
+        bool wasTraining = dit.training;
+        dit.eval();
+        using var _ = no_grad();
+        var generator = new Generator(unchecked((ulong)EvaluationSeed));
+        double sum = 0;
+        for (int start = 0; start < set.Count; start += batchSize)
+        {
+            using var scope = NewDisposeScope();
+            var idx = Enumerable.Range(start, Math.Min(batchSize, set.Count - start)).ToArray();
+            using var batch = set.MakeBatch(idx, device);
+            var t = randint(0, Schedule.Steps, new long[] { idx.Length }, ScalarType.Int64, generator: generator).to(device);
+            var noise = randn(batch.Images.shape, ScalarType.Float32, generator: generator).to(batch.Images.dtype).to(device);
+            var prediction = dit.forward(Schedule.AddNoise(batch.Images, noise, t), t, batch.Context, batch.ContextMask);
+            sum += nn.functional.mse_loss(prediction, noise, reduction: nn.Reduction.Sum).ToDouble() / (noise.numel() / idx.Length);
+        }
+        dit.train(wasTraining);
+        double mse = set.Count == 0 ? 0 : sum / set.Count;
+        return new Evaluation(0, mse, set.Count) { Metrics = new Dictionary<string, double> { ["mse"] = mse } };
+    }
+
+    private static DiffusionTransformer Dit(nn.Module model) => model as DiffusionTransformer
+        ?? throw new ArgumentException($"the diffusion objective trains a {nameof(DiffusionTransformer)}, not a {model.GetType().Name}");
+}
