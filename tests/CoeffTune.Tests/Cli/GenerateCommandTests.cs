@@ -114,6 +114,36 @@ public sealed class GenerateCommandTests : IDisposable
     }
 
     [Fact]
+    public void Train_with_a_bart_folder_fits_a_source_target_file_and_writes_an_adapter_generate_reads()
+    {
+        var task = Path.Combine(dir.Path, "pairs.jsonl");
+        var words = new[] { "ab", "ba", "c", "d", "e", "f", "g", "h" };
+        var rng = new Random(3);
+        var lines = Enumerable.Range(0, 16).Select(_ =>
+        {
+            var source = string.Join(" ", Enumerable.Range(0, 3).Select(_ => words[rng.Next(words.Length)]));
+            return new JsonObject { ["source"] = source, ["target"] = string.Join(" ", source.Split(' ').Reverse()) }.ToJsonString();
+        });
+        File.WriteAllLines(task, lines);
+        var run = Path.Combine(dir.Path, "run");
+        var (code, stdout, stderr) = CliProcess.Run(TimeSpan.FromMinutes(3), "train", "--model", ModelDir, "--task", task, "--method", "coeff+lora",
+            "--val-size", "4", "--epochs", "3", "--batch-size", "4", "--lr", "0.01", "--out", run);
+        Assert.True(code == 0, stderr + stdout);
+        Assert.Contains("validation BLEU", stdout);
+        Assert.Contains("12 training pairs, 4 validation pairs", stdout);
+        var result = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "result.json")))!;
+        Assert.Equal("coeff+lora", result["recipe"]!.GetValue<string>());
+        Assert.InRange(result["validation"]!["bleu"]!.GetValue<double>(), 0, 100);
+        Assert.InRange(result["validation"]!["token_accuracy"]!.GetValue<double>(), 0, 1);
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "adapter", AdapterFile.ConfigName)))!;
+        Assert.Equal("SEQ_2_SEQ_LM", config["task_type"]!.GetValue<string>());
+
+        (code, stdout, stderr) = CliProcess.Run(TimeSpan.FromMinutes(1), "generate", "--model", ModelDir, "--adapter", Path.Combine(run, "adapter"), "--json", "ab c d");
+        Assert.True(code == 0, stderr);
+        Assert.Single(Outputs(stdout));
+    }
+
+    [Fact]
     public void The_generate_bench_prints_tokens_per_second_with_and_without_the_cache()
     {
         // A tiny shape through the same code path the BART-base bench takes (the default shape is too slow for a test).
