@@ -40,7 +40,8 @@ public sealed record Seq2SeqFineTuneResult(TrainResult Training, TrainableReport
 /// Fine-tunes a BART folder on source/target pairs with a recipe: the pairs are tokenized by the folder's tokenizer
 /// (cut to <see cref="Seq2SeqFineTuneOptions.MaxTokens"/>), split by the seed, trained by teacher forcing, evaluated
 /// every epoch by greedy generation (BLEU-4 picks the best epoch), and the best adapter is written to
-/// <c>OUT/adapter</c> with <c>OUT/result.json</c> beside it.
+/// <c>OUT/adapter</c> with <c>OUT/result.json</c> and <c>OUT/metrics.jsonl</c> beside it. There is no test split:
+/// the file's pairs are training and validation only.
 /// </summary>
 public static class Seq2SeqFineTune
 {
@@ -71,6 +72,8 @@ public static class Seq2SeqFineTune
         var (model, _) = BartCheckpoint.Load(o.Model);
         using (model)
         {
+            // The data and the model are read before the run folder is touched; a second run on it is refused.
+            using var runFolder = RunFolder.Acquire(o.OutDir, log);
             int maxLength = Math.Min(o.MaxTokens, model.Config.MaxPositionEmbeddings);
             using var tokenizer = TextTokenizer.FromFolder(folder, maxLength);
             var examples = pairs.Select(p => new Seq2SeqExample(tokenizer.Encode(p.Source), tokenizer.Encode(p.Target))).ToList();
@@ -111,6 +114,14 @@ public static class Seq2SeqFineTune
                 ["validation"] = JsonSerializer.SerializeToNode(result.BestValidation.Metrics),
                 ["validation_loss"] = result.BestValidation.Loss,
             };
+            // One line per evaluation, as the classification runs write it, with the objective's metrics.
+            var metrics = result.History.Select(m => new JsonObject
+            {
+                ["epoch"] = m.Epoch, ["step"] = m.Step, ["train_loss"] = m.TrainLoss, ["val_loss"] = m.Validation.Loss,
+                ["val_metrics"] = JsonSerializer.SerializeToNode(m.Validation.Metrics), ["lr"] = m.LearningRate,
+                ["examples_per_s"] = m.ExamplesPerSecond, ["seconds"] = m.Seconds, ["best"] = m.Epoch == result.BestEpoch,
+            }.ToJsonString());
+            IO.AtomicFile.WriteAllText(Path.Combine(o.OutDir, "metrics.jsonl"), string.Join('\n', metrics) + '\n');
             IO.AtomicFile.WriteAllText(Path.Combine(o.OutDir, "result.json"), summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             return new Seq2SeqFineTuneResult(result, peft.Report(), peft.Recipe, adapterDir, training.Count, validation.Count);
         }
