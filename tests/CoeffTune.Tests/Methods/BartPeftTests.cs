@@ -114,6 +114,31 @@ public sealed class BartPeftTests
     }
 
     [Fact]
+    public void A_plain_peft_seq2seq_lora_folder_loads_as_bart()
+    {
+        // What Hugging Face PEFT writes for BartForConditionalGeneration: PEFT's fields only, no fingerprint or recipe.
+        using var dir = new TempDir();
+        using var model = TinyBart.Model(5);
+        var peft = Wrap(model, new LoraConfig(rank: 2));
+        Perturb(peft, 14);
+        using var before = Logits(model);
+        AdapterFile.Save(peft, dir.Path, "tiny-bart");
+        var configPath = Path.Combine(dir.Path, AdapterFile.ConfigName);
+        var config = JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
+        foreach (var key in new[] { "format", "format_version", "key_layout", "recipe", "methods", "base_model", "labels", "trainable" }) config.Remove(key);
+        File.WriteAllText(configPath, config.ToJsonString());
+
+        var info = AdapterFile.ReadInfo(dir.Path);
+        Assert.True(info.PeftOnly);
+        Assert.Equal("bart", info.Architecture);
+        using var fresh = TinyBart.Model(5);
+        var loaded = AdapterFile.Load(fresh, BartForConditionalGeneration.Architecture, Array.Empty<string>(), dir.Path);
+        Assert.Equal("lora", loaded.Recipe);
+        using var after = Logits(fresh);
+        Assert.Equal(0.0, TestUtil.MaxAbsDiff(before, after));
+    }
+
+    [Fact]
     public void Merged_lora_and_dora_compute_what_the_unmerged_adapters_do()
     {
         foreach (var config in new IMethodConfig[] { new LoraConfig(rank: 2), new DoraConfig(new LoraConfig(rank: 2)) })
