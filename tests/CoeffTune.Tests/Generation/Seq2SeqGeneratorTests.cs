@@ -85,7 +85,7 @@ public sealed class Seq2SeqGeneratorTests(ITestOutputHelper output)
         public int DecoderStartTokenId => 2;
         public int EosTokenId => 1;
         public int PadTokenId => 0;
-        public int? ForcedBosTokenId => null;
+        public int? ForcedBosTokenId { get; init; }
         public int VocabSize => 5;
         public Tensor Encode(Tensor inputIds, Tensor? attentionMask) => zeros(inputIds.shape[0], inputIds.shape[1], 1);
 
@@ -148,6 +148,20 @@ public sealed class Seq2SeqGeneratorTests(ITestOutputHelper output)
         using var heuristic = Seq2SeqGenerator.Generate(model, src, null, options with { Stopping = BeamStopping.Heuristic });
         Assert.Equal(new[] { 4, 1 }, heuristic.Sequences[0]);
         Assert.Equal((Math.Log(0.4) + Math.Log(0.9)) / 4, heuristic.Scores[0], 1e-6);
+    }
+
+    [Fact]
+    public void A_forced_first_token_is_taken_whatever_its_probability()
+    {
+        // b (0.4) is forced over a (0.5); after [b], eos (0.9). The forced step adds nothing to the score (every other
+        // token is barred, so b's log-probability is 0), as with transformers' forced BOS.
+        var model = new TableModel { ForcedBosTokenId = 4 };
+        using var src = zeros(1, 3, ScalarType.Int64);
+        using var greedy = Seq2SeqGenerator.Generate(model, src, null, new GenerationOptions { MaxNewTokens = 5, UseCache = false });
+        Assert.Equal(new[] { 4, 1 }, greedy.Sequences[0]);
+        Assert.Equal(Math.Log(0.9), greedy.Scores[0], 6);
+        using var beam = Seq2SeqGenerator.Generate(model, src, null, new GenerationOptions { MaxNewTokens = 5, NumBeams = 2, UseCache = false });
+        Assert.Equal(new[] { 4, 1 }, beam.Sequences[0]);
     }
 
     [Fact]
