@@ -21,6 +21,7 @@ public static class BenchCommand
         cmd.Subcommands.Add(Comparison("ablation", "Table 5a (alpha parameterisation) and 5b (coefficient dropout) on the mini-VTAB tasks"));
         cmd.Subcommands.Add(CostBenchCommand.Create());
         cmd.Subcommands.Add(RetrievalBenchCommand.Create());
+        cmd.Subcommands.Add(GenerateBenchCommand.Create());
         return cmd;
     }
 

@@ -10,7 +10,7 @@ public static class Commands
         var root = new RootCommand("coefftune: parameter-efficient fine-tuning of transformers with Coeff-Tuning, LoRA, DoRA, SSF and BitFit");
         foreach (var c in new[]
         {
-            DemoCommand.Create(), TrainCommand.Create(), EvalCommand.Create(), PredictCommand.Create(), MergeCommand.Create(), ExportCommand.Create(),
+            DemoCommand.Create(), TrainCommand.Create(), EvalCommand.Create(), PredictCommand.Create(), GenerateCommand.Create(), MergeCommand.Create(), ExportCommand.Create(),
             InspectCommand.Create(), FetchCommand.Create(), TokenizeCommand.Create(), EmbedCommand.Create(), SearchCommand.Create(), ToyCommand.Create(), BenchCommand.Create(), GenerateImagesCommand.Create(),
         })
             root.Subcommands.Add(c);

@@ -18,6 +18,7 @@ public static class TrainCommand
         {
             var o = f.Read(p);
             if (o.Task.StartsWith(ConceptTrain.TaskPrefix, StringComparison.Ordinal)) return ConceptTrain.Run(p, f, o);
+            if (Seq2SeqFineTune.IsSeq2SeqModel(o.Model)) return Seq2SeqTrain.Run(o, p.GetValue(f.Encoding)!);
             var result = Cli.WithFlags(TrainFlags.Settings, () => ConsoleProgress.Run($"{o.Method} on {o.Task}", obs => FineTune.Run(o, obs, ConsoleProgress.Log)));
             Report.Write(result, o.OutDir);
             Report.PrintSummary(result);
@@ -39,8 +40,8 @@ public sealed class TrainFlags
         ["model"] = "--model",
     };
 
-    public readonly Option<string> Model = new("--model") { Description = "auto (minilm for text, the ViT pretrained here for images), minilm, arctic-xs, vit-fmnist, or a .onnx/.safetensors path", DefaultValueFactory = _ => "auto" };
-    public readonly Option<string> Task = new("--task") { Description = "fashion-mnist, fashion-coarse, mnist, mnist-rotation, digits, spam, brown, a path (image folder, IDX, CSV/TSV/JSONL), or concept:DIR (a text-to-image model learns \"a photo of sks\" from DIR's images)", Required = true };
+    public readonly Option<string> Model = new("--model") { Description = "auto (minilm for text, the ViT pretrained here for images), minilm, arctic-xs, vit-fmnist, a .onnx/.safetensors path, a BART folder (a source/target task), or dit-fmnist (with concept:DIR)", DefaultValueFactory = _ => "auto" };
+    public readonly Option<string> Task = new("--task") { Description = "fashion-mnist, fashion-coarse, mnist, mnist-rotation, digits, spam, brown, a path (image folder, IDX, CSV/TSV/JSONL; with a BART model, source and target columns), or concept:DIR (a text-to-image model learns \"a photo of sks\" from DIR's images)", Required = true };
     public readonly MethodOptions Methods = new();
     public readonly Option<int> TrainSize = new("--train-size") { Description = "training examples drawn from the task's pool", DefaultValueFactory = _ => 800 };
     public readonly Option<int> ValSize = new("--val-size") { Description = "validation examples (model selection)", DefaultValueFactory = _ => 200 };

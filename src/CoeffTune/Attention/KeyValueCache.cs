@@ -37,7 +37,7 @@ public sealed class KeyValueCache : IDisposable
         /// <summary>(B, H, N, dh).</summary>
         public Tensor Values { get; internal set; }
         /// <summary>Cross-attention: the context's key padding mask (B, N) as booleans, true on real tokens; else null.</summary>
-        public Tensor? KeyPaddingMask { get; }
+        public Tensor? KeyPaddingMask { get; internal set; }
         /// <summary>True for keys computed once from a context (cross-attention), false for keys that grow by step (self-attention).</summary>
         public bool FromContext { get; }
         /// <summary>N, the number of cached key positions.</summary>
@@ -85,6 +85,26 @@ public sealed class KeyValueCache : IDisposable
             throw new InvalidOperationException("the cache already holds keys of this layer");
         var mask = keyPaddingMask?.to(keys.device).to_type(ScalarType.Bool).clone().DetachFromDisposeScope();
         entries[layer] = new Entry(Own(keys), Own(values), mask, fromContext: true);
+    }
+
+    /// <summary>
+    /// Reorders the batch of every entry: sequence i continues what sequence <paramref name="indices"/>[i] was (B' ids
+    /// of the B cached sequences, repeats allowed), as beam search does when it keeps the beams it extends.
+    /// </summary>
+    public void Reorder(Tensor indices)
+    {
+        using var scope = NewDisposeScope();
+        foreach (var entry in entries.Values)
+        {
+            var idx = indices.to(entry.Keys.device).to_type(ScalarType.Int64);
+            var keys = Own(entry.Keys.index_select(0, idx));
+            var values = Own(entry.Values.index_select(0, idx));
+            var mask = entry.KeyPaddingMask is { } m ? Own(m.index_select(0, idx)) : null;
+            entry.Release();
+            entry.Keys = keys;
+            entry.Values = values;
+            entry.KeyPaddingMask = mask;
+        }
     }
 
     /// <summary>Releases every entry; the next step of each layer starts afresh.</summary>

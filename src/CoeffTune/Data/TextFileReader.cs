@@ -66,6 +66,43 @@ public static class TextFileReader
         return new TextDataset(texts.ToArray(), labels, classes, name ?? Path.GetFileNameWithoutExtension(path));
     }
 
+    /// <summary>
+    /// Source/target pairs for sequence-to-sequence tasks: a .csv/.tsv with a header naming the two columns, or a .jsonl
+    /// with two string fields per object; an empty field or a record of the wrong width is an error naming its line.
+    /// </summary>
+    public static List<(string Source, string Target)> ReadPairs(string path, string sourceColumn = "source", string targetColumn = "target", string encoding = "utf-8")
+    {
+        var pairs = new List<(string, string)>();
+        var ext = Path.GetExtension(path).ToLowerInvariant();
+        if (ext == ".jsonl")
+        {
+            foreach (var (lineNo, root) in JsonlObjects(path, encoding))
+                pairs.Add((StringField(path, lineNo, root, sourceColumn), StringField(path, lineNo, root, targetColumn)));
+        }
+        else if (ext is ".csv" or ".tsv")
+        {
+            using var reader = new StreamReader(DataFiles.OpenMaybeGzip(path), DataFiles.TextEncoding(encoding));
+            List<(int Line, string[] Fields)> rows;
+            try { rows = ParseDelimited(reader, ext == ".tsv" ? '\t' : ',', path).ToList(); }
+            catch (DecoderFallbackException) { throw DataFiles.BadEncoding(path); }
+            if (rows.Count == 0) throw DataFiles.Bad(path, "empty file (expected a header row)");
+            var header = rows[0].Fields;
+            int si = Column(header, sourceColumn, path), ti = Column(header, targetColumn, path);
+            foreach (var (line, fields) in rows.Skip(1))
+            {
+                if (fields.Length == 1 && fields[0].Length == 0) continue;
+                if (fields.Length != header.Length)
+                    throw DataFiles.Bad(path, $"record starting on line {line} has {fields.Length} fields, the header has {header.Length}");
+                if (fields[si].Length == 0 || fields[ti].Length == 0)
+                    throw DataFiles.Bad(path, $"record starting on line {line} has an empty {(fields[si].Length == 0 ? sourceColumn : targetColumn)}");
+                pairs.Add((fields[si], fields[ti]));
+            }
+        }
+        else throw new ArgumentException($"{Path.GetFileName(path)}: unknown text format '{ext}' (expected .csv, .tsv or .jsonl)");
+        if (pairs.Count == 0) throw DataFiles.Bad(path, "no records");
+        return pairs;
+    }
+
     /// <summary>The texts of a JSONL file, one object with a string field <paramref name="textField"/> per line (no labels).</summary>
     public static List<string> ReadJsonlTexts(string path, string textField = "text")
     {

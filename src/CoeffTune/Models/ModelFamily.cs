@@ -46,7 +46,7 @@ public sealed record ModelFamily(
 /// <summary>The model families, one line each.</summary>
 public static class ModelFamilies
 {
-    public static IReadOnlyList<ModelFamily> All { get; } = new[] { BertFamily.Definition, VitFamily.Definition };
+    public static IReadOnlyList<ModelFamily> All { get; } = new[] { BertFamily.Definition, VitFamily.Definition, BartFamily.Definition };
 
     /// <summary>The family tagged <paramref name="architecture"/>, or null for a model the library has no layout for.</summary>
     public static ModelFamily? Find(string? architecture) => All.FirstOrDefault(f => f.Name == architecture);

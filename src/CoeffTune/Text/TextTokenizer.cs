@@ -109,6 +109,25 @@ public sealed class TextTokenizer : IDisposable
         return new TokenizedText(cut, full.Length);
     }
 
+    /// <summary>
+    /// The text of <paramref name="ids"/> as Hugging Face's decode gives it with skip_special_tokens: the special tokens
+    /// (added tokens marked special: &lt;s&gt;, &lt;pad&gt;, [CLS], ...) left out, the rest joined by the tokenizer's
+    /// decoder (byte-level BPE: bytes back to UTF-8; WordPiece: "##" pieces joined).
+    /// </summary>
+    public string Decode(IEnumerable<int> ids)
+    {
+        var kept = ids.Where(id => !SpecialIds.Contains(id)).Select(id =>
+            id >= 0 && id < tokens.Length ? checked((uint)id) : throw new ArgumentOutOfRangeException(nameof(ids), id, $"not an id of this vocabulary of {tokens.Length}")).ToArray();
+        lock (NativeLock) return native.Decode(kept);
+    }
+
+    private HashSet<int>? specialIds;
+
+    /// <summary>Ids of the added tokens marked special in the definition.</summary>
+    public IReadOnlySet<int> SpecialIds => specialIds ??= (Definition["added_tokens"] as JsonArray ?? new JsonArray())
+        .OfType<JsonObject>().Where(t => t["special"] is JsonValue v && v.TryGetValue<bool>(out var s) && s)
+        .Select(t => t["id"]!.GetValue<int>()).ToHashSet();
+
     /// <summary>How many of <paramref name="texts"/> are longer than <see cref="MaxLength"/> and get cut.</summary>
     public int CountTruncated(IEnumerable<string> texts) => texts.Count(t => EncodeFull(t).Length > MaxLength);
 

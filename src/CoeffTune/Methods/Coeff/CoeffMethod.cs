@@ -33,6 +33,13 @@ public sealed class CoeffMethod : IAttachedMethod
     public CoeffMixing Layer(string path) => layers.TryGetValue(path, out var m) ? m
         : throw new KeyNotFoundException($"coeff: no attention layer '{path}'; attached: {string.Join(", ", paths.Take(6))}{(paths.Count > 6 ? ", ..." : "")}");
 
+    /// <summary>
+    /// Trainable parameters (H x H per layer) grouped by a kind of attention the caller names from a layer's path, e.g.
+    /// BartFamily.KindOf: encoder self-attention, decoder self-attention, decoder cross-attention.
+    /// </summary>
+    public IReadOnlyDictionary<string, long> ParameterCounts(Func<string, string?> kindOf) =>
+        layers.GroupBy(l => kindOf(l.Key) ?? "other").ToDictionary(g => g.Key, g => g.Sum(l => (long)l.Value.Heads * l.Value.Heads));
+
     /// <summary>A copy of the trainable alpha of layer <paramref name="index"/>, (H, H).</summary>
     public Tensor GetAlpha(int index) => Layer(index).alpha.detach().clone();
 

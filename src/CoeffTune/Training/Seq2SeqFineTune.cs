@@ -1,0 +1,129 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CoeffTune.Adapters;
+using CoeffTune.Checkpoints;
+using CoeffTune.Data;
+using CoeffTune.Generation;
+using CoeffTune.Methods;
+using CoeffTune.Models;
+using CoeffTune.Text;
+
+namespace CoeffTune.Training;
+
+/// <summary>A sequence-to-sequence fine-tuning run: a BART folder, a file of source/target pairs, a recipe.</summary>
+public sealed record Seq2SeqFineTuneOptions
+{
+    /// <summary>A BART folder in Hugging Face's layout, with its tokenizer files.</summary>
+    public required string Model { get; init; }
+    /// <summary>A .csv/.tsv/.jsonl file with <c>source</c> and <c>target</c> columns.</summary>
+    public required string Task { get; init; }
+    public string Method { get; init; } = "coeff+lora";
+    public IReadOnlyDictionary<string, JsonObject>? MethodOptions { get; init; }
+    /// <summary>Pairs to train on, at most (the rest of the file after the validation pairs when null).</summary>
+    public int? TrainSize { get; init; }
+    /// <summary>Pairs held out for validation (model selection by BLEU), drawn by the seed.</summary>
+    public int ValidationSize { get; init; } = 100;
+    /// <summary>Tokens kept per source and per target, special tokens included.</summary>
+    public int MaxTokens { get; init; } = 128;
+    public double LabelSmoothing { get; init; }
+    public TrainOptions Train { get; init; } = new();
+    public required string OutDir { get; init; }
+    public bool Resume { get; init; }
+    public bool AllowSettingChanges { get; init; }
+    public string Encoding { get; init; } = "utf-8";
+}
+
+/// <summary>What a sequence-to-sequence run produced: its training history, the best validation, the adapter.</summary>
+public sealed record Seq2SeqFineTuneResult(TrainResult Training, TrainableReport Trainable, string Recipe, string AdapterDir, int TrainExamples, int ValidationExamples);
+
+/// <summary>
+/// Fine-tunes a BART folder on source/target pairs with a recipe: the pairs are tokenized by the folder's tokenizer
+/// (cut to <see cref="Seq2SeqFineTuneOptions.MaxTokens"/>), split by the seed, trained by teacher forcing, evaluated
+/// every epoch by greedy generation (BLEU-4 picks the best epoch), and the best adapter is written to
+/// <c>OUT/adapter</c> with <c>OUT/result.json</c> and <c>OUT/metrics.jsonl</c> beside it. There is no test split:
+/// the file's pairs are training and validation only.
+/// </summary>
+public static class Seq2SeqFineTune
+{
+    /// <summary>True when <paramref name="model"/> is a folder (or a file in one) whose config.json says model_type "bart".</summary>
+    public static bool IsSeq2SeqModel(string model)
+    {
+        var folder = Directory.Exists(model) ? model : File.Exists(model) ? Path.GetDirectoryName(Path.GetFullPath(model)) : null;
+        var config = folder is null ? null : Path.Combine(folder, "config.json");
+        if (config is null || !File.Exists(config)) return false;
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(config));
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("model_type", out var t)
+                && t.ValueKind == JsonValueKind.String && t.GetString() == "bart";
+        }
+        catch (JsonException) { return false; }
+    }
+
+    public static Seq2SeqFineTuneResult Run(Seq2SeqFineTuneOptions o, ITrainingObserver? observer = null, TextWriter? log = null)
+    {
+        var train = o.Train.Validate();
+        if (o.MaxTokens < 4) throw new ArgumentOutOfRangeException(nameof(o.MaxTokens), o.MaxTokens, "max tokens must be at least 4");
+        if (o.ValidationSize < 1) throw new ArgumentOutOfRangeException(nameof(o.ValidationSize), o.ValidationSize, "validation size must be at least 1");
+        var pairs = TextFileReader.ReadPairs(o.Task, encoding: o.Encoding);
+        if (pairs.Count <= o.ValidationSize)
+            throw new ArgumentException($"{o.Task}: {pairs.Count} pairs leave none to train on after {o.ValidationSize} for validation");
+        var folder = Directory.Exists(o.Model) ? o.Model : Path.GetDirectoryName(Path.GetFullPath(o.Model))!;
+        var (model, _) = BartCheckpoint.Load(o.Model);
+        using (model)
+        {
+            // The data and the model are read before the run folder is touched; a second run on it is refused.
+            using var runFolder = RunFolder.Acquire(o.OutDir, log);
+            int maxLength = Math.Min(o.MaxTokens, model.Config.MaxPositionEmbeddings);
+            using var tokenizer = TextTokenizer.FromFolder(folder, maxLength);
+            var examples = pairs.Select(p => new Seq2SeqExample(tokenizer.Encode(p.Source), tokenizer.Encode(p.Target))).ToList();
+            int cut = pairs.Count(p => tokenizer.Tokenize(p.Source).Truncated || tokenizer.Tokenize(p.Target).Truncated);
+            if (cut > 0) log?.WriteLine($"{cut} of {pairs.Count} pairs were longer than {maxLength} tokens and were cut");
+            var order = Trainer<Seq2SeqBatch>.Permutation(examples.Count, train.Seed, -1);
+            var validation = order.Take(o.ValidationSize).Select(i => examples[i]).ToList();
+            var rest = order.Skip(o.ValidationSize).Select(i => examples[i]);
+            var training = (o.TrainSize is int n ? rest.Take(n) : rest).ToList();
+
+            var configs = Recipe.Parse(o.Method, o.MethodOptions);
+            if (configs.Any(c => c.Method == "linear"))
+                throw new ArgumentException($"recipe '{o.Method}': linear trains a classification head, and a sequence-to-sequence model has none");
+            var peft = PeftModel.Wrap(model, BartForConditionalGeneration.Architecture, Array.Empty<string>(), configs.ToArray());
+            log?.WriteLine($"{peft.Recipe} on {Path.GetFileName(o.Task)}: {training.Count} training pairs, {validation.Count} validation pairs; {peft.Report()}");
+            var c = model.Config;
+            var objective = new Seq2SeqObjective(o.LabelSmoothing,
+                new GenerationOptions { MaxNewTokens = Math.Min(validation.Max(e => e.Target.Length), c.MaxPositionEmbeddings - 1) },
+                ids => tokenizer.Decode(ids), new[] { c.BosTokenId });
+            var trainer = new Trainer<Seq2SeqBatch>(peft, objective, train, observer)
+            {
+                RunSettings = new JsonObject
+                {
+                    ["task"] = Path.GetFullPath(o.Task), ["model"] = Path.GetFullPath(o.Model), ["max_tokens"] = maxLength,
+                    ["label_smoothing"] = o.LabelSmoothing, ["objective"] = "seq2seq",
+                },
+                AllowSettingChanges = o.AllowSettingChanges,
+                Log = log,
+            };
+            var result = trainer.Fit(new Seq2SeqExamples(training, c.PadTokenId, c.DecoderStartTokenId),
+                new Seq2SeqExamples(validation, c.PadTokenId, c.DecoderStartTokenId), o.OutDir, o.Resume);
+            var adapterDir = Path.Combine(o.OutDir, "adapter");
+            AdapterFile.Save(peft, adapterDir, Path.GetFullPath(o.Model));
+            var summary = new JsonObject
+            {
+                ["recipe"] = peft.Recipe, ["task"] = o.Task, ["model"] = o.Model, ["trainable"] = peft.Report().Total,
+                ["best_epoch"] = result.BestEpoch, ["steps"] = result.Steps, ["seconds"] = result.Seconds,
+                ["validation"] = JsonSerializer.SerializeToNode(result.BestValidation.Metrics),
+                ["validation_loss"] = result.BestValidation.Loss,
+            };
+            // One line per evaluation, as the classification runs write it, with the objective's metrics.
+            var metrics = result.History.Select(m => new JsonObject
+            {
+                ["epoch"] = m.Epoch, ["step"] = m.Step, ["train_loss"] = m.TrainLoss, ["val_loss"] = m.Validation.Loss,
+                ["val_metrics"] = JsonSerializer.SerializeToNode(m.Validation.Metrics), ["lr"] = m.LearningRate,
+                ["examples_per_s"] = m.ExamplesPerSecond, ["seconds"] = m.Seconds, ["best"] = m.Epoch == result.BestEpoch,
+            }.ToJsonString());
+            IO.AtomicFile.WriteAllText(Path.Combine(o.OutDir, "metrics.jsonl"), string.Join('\n', metrics) + '\n');
+            IO.AtomicFile.WriteAllText(Path.Combine(o.OutDir, "result.json"), summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            return new Seq2SeqFineTuneResult(result, peft.Report(), peft.Recipe, adapterDir, training.Count, validation.Count);
+        }
+    }
+}
