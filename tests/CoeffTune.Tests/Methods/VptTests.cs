@@ -98,23 +98,33 @@ public sealed class VptTests
         Assert.Equal("base_model.model.vpt.prompts", CoeffTune.Adapters.AdapterFile.KeyFor("vit", "vpt.prompts"));
     }
 
-    /// <summary>All of Table 1's new methods at once, with coeff; moving the wrapped model to float64 carries every part along.</summary>
+    /// <summary>
+    /// All of Table 1's new methods at once, with coeff, on a float64 model: every added part takes the model's dtype,
+    /// and the composed model computes what its float32 twin does.
+    /// </summary>
     [Fact]
-    public void The_new_methods_compose_and_follow_the_model_to_another_dtype()
+    public void The_new_methods_compose_and_take_the_models_dtype()
     {
         using var scope = NewDisposeScope();
-        var vit = TinyModels.Vit();
-        var peft = PeftModel.Wrap(vit, "coeff+fact+snell+adapter+vpt");
+        const string recipe = "coeff+fact+snell+adapter+vpt";
+        var single = TinyModels.Vit();
+        var peft = PeftModel.Wrap(single, recipe);
         Assert.Equal(new[] { "coeff", "fact", "snell", "adapter", "vpt" }, peft.Report().PerMethod.Select(m => m.Method));
         MethodTestKit.Perturb(peft, 9, scale: 0.05);
-        vit.eval();
+        var dbl = TinyModels.Vit();
+        dbl.to(ScalarType.Float64);
+        var peft64 = PeftModel.Wrap(dbl, recipe);
+        Assert.All(dbl.parameters(), p => Assert.Equal(ScalarType.Float64, p.dtype));
+        var state = single.state_dict();
+        using (no_grad())
+            foreach (var (name, t) in dbl.state_dict()) t.copy_(state[name]);
+        single.eval();
+        dbl.eval();
         var batch = TinyModels.ImageBatch();
-        var single = vit.forward(batch);
-        vit.to(ScalarType.Float64);
-        var dbl = vit.forward(new Batch(batch.Inputs.to(ScalarType.Float64)));
-        Assert.Equal(ScalarType.Float64, dbl.dtype);
-        Assert.True(MaxAbsDiff(single.to(ScalarType.Float64), dbl) <= 1e-4, $"{MaxAbsDiff(single.to(ScalarType.Float64), dbl)}");
-        Assert.All(vit.parameters(), p => Assert.Equal(ScalarType.Float64, p.dtype));
+        var expected = single.forward(batch).to(ScalarType.Float64);
+        var actual = dbl.forward(new Batch(batch.Inputs.to(ScalarType.Float64)));
+        Assert.True(MaxAbsDiff(expected, actual) <= 1e-4, $"{MaxAbsDiff(expected, actual)}");
+        Assert.True(peft64.TrainableNames.SequenceEqual(peft.TrainableNames));
     }
 
     [Fact]

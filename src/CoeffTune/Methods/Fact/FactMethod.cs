@@ -16,7 +16,7 @@ public sealed class FactMethod : IAttachedMethod
 
     private sealed record Layer(string Path, Linear Linear, int BlocksIn, int BlocksOut)
     {
-        /// <summary>Read by name at every use, so a model moved to another device or dtype is read as it is now.</summary>
+        /// <summary>Read by name at every use: a parameter replaced under its name (a loaded or moved one) is the one used.</summary>
         public Parameter Core => Linear.get_parameter(CoreName) ?? throw new InvalidOperationException($"fact: '{Path}' has lost its core");
     }
 

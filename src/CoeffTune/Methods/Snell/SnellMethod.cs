@@ -11,7 +11,7 @@ namespace CoeffTune.Methods.Snell;
 public sealed class SnellLayer
 {
     public Linear Base { get; }
-    /// <summary>A: (2, in, r/2). Read by name at every use, so a model moved to another device or dtype is read as it is now.</summary>
+    /// <summary>A: (2, in, r/2). Read by name at every use: a parameter replaced under its name is the one used.</summary>
     public Parameter In => Base.get_parameter(SnellMethod.InName) ?? throw new InvalidOperationException("snell: the layer has lost its factors");
     /// <summary>B: (2, out, r/2).</summary>
     public Parameter Out => Base.get_parameter(SnellMethod.OutName) ?? throw new InvalidOperationException("snell: the layer has lost its factors");
