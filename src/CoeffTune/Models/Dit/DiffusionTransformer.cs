@@ -82,26 +82,6 @@ public sealed class TimestepEmbedder : Module<Tensor, Tensor>
     }
 }
 
-/// <summary>Two-layer GELU (tanh) MLP of a DiT block.</summary>
-public sealed class DitMlp : Module<Tensor, Tensor>
-{
-    public readonly Linear fc1;
-    public readonly Linear fc2;
-
-    public DitMlp(int dim, int hidden) : base(nameof(DitMlp))
-    {
-        fc1 = Linear(dim, hidden);
-        fc2 = Linear(hidden, dim);
-        RegisterComponents();
-    }
-
-    public override Tensor forward(Tensor x)
-    {
-        using var h = nn.functional.gelu(fc1.call(x));
-        return fc2.call(h);
-    }
-}
-
 /// <summary>
 /// One DiT block with cross-attention (as PixArt-alpha adds it to DiT): adaLN-Zero self-attention,
 /// cross-attention to the text token states, adaLN-Zero MLP.
@@ -122,7 +102,7 @@ public sealed class DitBlock : nn.Module
     public readonly LayerNorm norm2;
     public readonly MultiHeadAttention cross_attn;
     public readonly LayerNorm norm3;
-    public readonly DitMlp mlp;
+    public readonly Mlp mlp;
     public readonly Linear adaLN_modulation;
 
     public DitBlock(DitConfig c) : base(nameof(DitBlock))
@@ -133,7 +113,7 @@ public sealed class DitBlock : nn.Module
         // Keys and values come from the projected text states (width Dim), see DiffusionTransformer.context_proj.
         cross_attn = new MultiHeadAttention(c.Dim, c.Heads);
         norm3 = LayerNorm(c.Dim, 1e-6, elementwise_affine: false);
-        mlp = new DitMlp(c.Dim, c.MlpDim);
+        mlp = new Mlp(c.Dim, c.MlpDim);
         adaLN_modulation = Linear(c.Dim, 6 * c.Dim);
         using (no_grad())
         {
