@@ -15,13 +15,14 @@ public static class BenchCommand
 
     public static Command Create()
     {
-        var cmd = new Command("bench", "Reproduce the paper's comparisons at small scale (vtab-mini, text, ablation) and measure the cost of Coeff-Tuning (cost)");
+        var cmd = new Command("bench", "Reproduce the paper's comparisons at small scale (vtab-mini, text, ablation) and measure the cost of Coeff-Tuning (cost); concept customisation of a text-to-image model (concept)");
         cmd.Subcommands.Add(Comparison("vtab-mini", "A ViT pretrained here on Fashion-MNIST, transferred with 1,000 examples to four tasks (Table 1 style)"));
         cmd.Subcommands.Add(Comparison("text", "all-MiniLM-L6-v2 on SpamAssassin and Brown genres, 1,000 examples each"));
         cmd.Subcommands.Add(Comparison("ablation", "Table 5a (alpha parameterisation) and 5b (coefficient dropout) on the mini-VTAB tasks"));
         cmd.Subcommands.Add(CostBenchCommand.Create());
         cmd.Subcommands.Add(RetrievalBenchCommand.Create());
         cmd.Subcommands.Add(GenerateBenchCommand.Create());
+        cmd.Subcommands.Add(ConceptBenchCommand.Create());
         return cmd;
     }
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using CoeffTune.Diffusion;
+using CoeffTune.IO;
 using TorchSharp;
 
 namespace CoeffTune.Cli.Commands;

@@ -1,6 +1,7 @@
 using CoeffTune.Adapters;
 using CoeffTune.Cli;
 using CoeffTune.Diffusion;
+using CoeffTune.IO;
 using CoeffTune.Methods;
 using CoeffTune.Methods.Coeff;
 using CoeffTune.Methods.Lora;

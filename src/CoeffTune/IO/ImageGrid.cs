@@ -1,7 +1,7 @@
 using SkiaSharp;
 using static TorchSharp.torch;
 
-namespace CoeffTune.Cli;
+namespace CoeffTune.IO;
 
 /// <summary>Generated images as PNG files: one grid of them, or one file each. Grey images stay grey; values in [-1, 1] map to 0..255.</summary>
 public static class ImageGrid
@@ -16,18 +16,22 @@ public static class ImageGrid
     /// The width and height of the grid <see cref="WriteGrid"/> writes for <paramref name="count"/> images of
     /// <paramref name="side"/> pixels each, enlarged <paramref name="scale"/> times.
     /// </summary>
-    public static (int Width, int Height) GridSize(int count, int side, int scale)
+    public static (int Width, int Height) GridSize(int count, int side, int scale, int? columns = null)
     {
-        int cols = Columns(count), rows = (count + cols - 1) / cols, tile = side * scale;
+        int cols = columns ?? Columns(count), rows = (count + cols - 1) / cols, tile = side * scale;
         return (cols * tile + (cols + 1) * Gap, rows * tile + (rows + 1) * Gap);
     }
 
-    /// <summary>Writes <paramref name="images"/> (N, C, H, W), values in [-1, 1], as one PNG grid on a mid-grey background.</summary>
-    public static void WriteGrid(Tensor images, string path, int scale = 2)
+    /// <summary>
+    /// Writes <paramref name="images"/> (N, C, H, W), values in [-1, 1], as one PNG grid on a mid-grey background, row by
+    /// row, <paramref name="columns"/> to a row (default: <see cref="Columns"/>).
+    /// </summary>
+    public static void WriteGrid(Tensor images, string path, int scale = 2, int? columns = null)
     {
+        if (columns is < 1) throw new ArgumentOutOfRangeException(nameof(columns), columns, "a grid needs at least one column");
         var pixels = Bytes(images, out int n, out int c, out int h, out int w);
-        var (width, height) = GridSize(n, Math.Max(h, w), scale);
-        int cols = Columns(n);
+        var (width, height) = GridSize(n, Math.Max(h, w), scale, columns);
+        int cols = columns ?? Columns(n);
         using var bitmap = new SKBitmap(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque);
         bitmap.Erase(new SKColor(128, 128, 128));
         for (int i = 0; i < n; i++)
@@ -83,6 +87,6 @@ public static class ImageGrid
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
         using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
-        CoeffTune.IO.AtomicFile.Write(path, tmp => { using var f = File.Create(tmp); data.SaveTo(f); });
+        AtomicFile.Write(path, tmp => { using var f = File.Create(tmp); data.SaveTo(f); });
     }
 }

@@ -1,0 +1,230 @@
+using System.Text.Json;
+using CoeffTune.Assets;
+using CoeffTune.Checkpoints;
+using CoeffTune.Data;
+using CoeffTune.Methods;
+using CoeffTune.Models;
+using CoeffTune.Training;
+using TorchSharp;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace CoeffTune.Diffusion;
+
+/// <summary>
+/// Settings of the judge: the classifier that scores generated images. It is <c>vit-fmnist</c> fine-tuned in full on
+/// Fashion-MNIST and MNIST images of every class (held-out concepts included: the judge is a measuring instrument,
+/// not the model under test), each with one of the four attributes applied uniformly at random, to name both the
+/// class (20: ten garments, ten digits) and the attribute (4) through one 80-way head over (class, attribute) pairs.
+/// </summary>
+public sealed record JudgeOptions
+{
+    /// <summary>Training images drawn from each source (Fashion-MNIST, MNIST), a seeded sample.</summary>
+    public int ImagesPerSource { get; init; } = DefaultImagesPerSource;
+    public const int DefaultImagesPerSource = 15000;
+    public int Epochs { get; init; } = DefaultEpochs;
+    public const int DefaultEpochs = 2;
+    public int BatchSize { get; init; } = 128;
+    public double LearningRate { get; init; } = 1e-3;
+    /// <summary>Test images drawn from each source's test split.</summary>
+    public int TestImagesPerSource { get; init; } = 2000;
+    public int Seed { get; init; }
+    public string Device { get; init; } = "cpu";
+    /// <summary>The backbone the judge starts from.</summary>
+    public PretrainOptions Backbone { get; init; } = new();
+
+    /// <summary>"judge-fmnist" for the default budget, "judge-fmnist-{images}x{epochs}" otherwise.</summary>
+    public string CacheName => ImagesPerSource == DefaultImagesPerSource && Epochs == DefaultEpochs && Backbone.CacheName == "vit-fmnist"
+        ? ImageJudge.CacheName : $"{ImageJudge.CacheName}-{ImagesPerSource}x{Epochs}-{Backbone.CacheName}";
+
+    public JudgeOptions Validate()
+    {
+        if (ImagesPerSource < 20) throw new ArgumentOutOfRangeException(nameof(ImagesPerSource), ImagesPerSource, "the judge needs at least 20 images per source");
+        if (Epochs < 1) throw new ArgumentOutOfRangeException(nameof(Epochs), Epochs, "epochs must be positive");
+        if (TestImagesPerSource < 1) throw new ArgumentOutOfRangeException(nameof(TestImagesPerSource), TestImagesPerSource, "test images must be positive");
+        return this;
+    }
+}
+
+/// <summary>How well the judge names held-out real images: its class and attribute accuracy on the test splits.</summary>
+public sealed record JudgeInfo(double ClassAccuracy, double AttributeAccuracy, int TrainImages, int TestImages, double Seconds);
+
+/// <summary>
+/// Names the class and the attribute of an image (values in [-1, 1], as the diffusion model draws them). Trained once
+/// from <c>vit-fmnist</c> and cached (<see cref="JudgeOptions"/>); the concept bench and the sample-quality report
+/// use it to check that an image shows what its prompt asked for.
+/// </summary>
+public sealed class ImageJudge : IDisposable
+{
+    public const string CacheName = "judge-fmnist";
+    public const string WeightsFile = "model.safetensors";
+    public const string InfoFile = "judge.json";
+    public const int CodeVersion = 1;
+
+    /// <summary>The judge's classes: Fashion-MNIST's ten garments (0-9), then the ten digits (10-19).</summary>
+    public static readonly IReadOnlyList<string> ClassNames = [.. CaptionedCorpus.FashionNouns, .. CaptionedCorpus.DigitNouns];
+    public const int DigitOffset = 10;
+    public static readonly int AttributeCount = Enum.GetValues<ImageAttribute>().Length;
+
+    private readonly VisionTransformer model;
+    public JudgeInfo Info { get; }
+
+    private ImageJudge(VisionTransformer model, JudgeInfo info)
+    {
+        this.model = model;
+        Info = info;
+        model.eval();
+    }
+
+    /// <summary>The judge <paramref name="o"/> describes: read from the cache, or trained now (a few minutes) and cached.</summary>
+    public static ImageJudge Ensure(JudgeOptions o, AssetCache? cache = null, TextWriter? log = null, ITrainingObserver? observer = null)
+    {
+        o.Validate();
+        cache ??= AssetCache.Default;
+        log ??= TextWriter.Null;
+        var dir = cache.PathFor(o.CacheName);
+        var infoPath = Path.Combine(dir, InfoFile);
+        var backbone = VitPretraining.Ensure(o.Backbone, cache, log);
+        if (ReadInfo(infoPath) is { } cached && File.Exists(Path.Combine(dir, WeightsFile)))
+            return new ImageJudge(LoadWeights(backbone, Path.Combine(dir, WeightsFile)), cached);
+
+        log.WriteLine($"training the image judge ({o.CacheName}: class and attribute of Fashion-MNIST and MNIST images) from {o.Backbone.CacheName}; cached in {dir}");
+        var fashion = TaskCatalog.Load("fashion-mnist", cache, log);
+        var mnist = TaskCatalog.Load("mnist", cache, log);
+        var train = Labelled(fashion.ImageTrain, mnist.ImageTrain, o.ImagesPerSource, o.Seed, "judge/train");
+        var test = Labelled(fashion.ImageTest, mnist.ImageTest, o.TestImagesPerSource, o.Seed + 1, "judge/test");
+        torch.manual_seed(o.Seed);
+        var model = VitPretraining.Load(backbone, ClassNames.Count * AttributeCount);
+        var trainer = new Trainer(PeftModel.Wrap(model, "full"), new TrainOptions
+        {
+            Epochs = o.Epochs, BatchSize = o.BatchSize, LearningRate = o.LearningRate, WeightDecay = 0.05,
+            Seed = o.Seed, Device = o.Device, CheckpointEvery = 200,
+        }, observer);
+        var result = trainer.Fit(new ImageBatchSource(train), new ImageBatchSource(test), Path.Combine(dir, "run"), resume: true);
+        model.to(CPU);
+        var judge = new ImageJudge(model, new JudgeInfo(0, 0, train.Count, test.Count, result.Seconds));
+        var (classes, attributes) = judge.Predict(FromUnit(test));
+        int n = test.Count;
+        double classAcc = Enumerable.Range(0, n).Count(i => classes[i] == test.Labels[i] / AttributeCount) / (double)n;
+        double attrAcc = Enumerable.Range(0, n).Count(i => (int)attributes[i] == test.Labels[i] % AttributeCount) / (double)n;
+        var info = new JudgeInfo(classAcc, attrAcc, train.Count, n, result.Seconds);
+        var state = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu());
+        IO.AtomicFile.Write(Path.Combine(dir, WeightsFile), tmp => Safetensors.SaveStateDict(tmp, state));
+        // Written last: its presence, with this code's version, marks the judge complete.
+        IO.AtomicFile.WriteAllText(infoPath, JsonSerializer.Serialize(new Stored(CodeVersion, info)));
+        Directory.Delete(Path.Combine(dir, "run"), true);
+        log.WriteLine($"image judge: class accuracy {classAcc:P2}, attribute accuracy {attrAcc:P2} on {n} held-out images ({result.Seconds:F0} s)");
+        return new ImageJudge(model, info);
+    }
+
+    /// <summary>
+    /// <paramref name="count"/> images from each of the two sources (a seeded sample), each with an attribute drawn
+    /// uniformly and applied, labelled class * 4 + attribute with digits after the garments.
+    /// </summary>
+    public static ImageDataset Labelled(ImageDataset fashion, ImageDataset digits, int count, int seed, string name)
+    {
+        var rng = new Random(seed);
+        var pixels = new List<float>();
+        var labels = new List<int>();
+        foreach (var (source, offset) in new[] { (fashion, 0), (digits, DigitOffset) })
+        {
+            var order = Enumerable.Range(0, source.Count).ToArray();
+            rng.Shuffle(order);
+            foreach (int i in order.Take(count))
+            {
+                var attribute = (ImageAttribute)rng.Next(AttributeCount);
+                pixels.AddRange(CaptionedCorpus.Apply(attribute, source.Image(i), source.Channels, source.Height));
+                labels.Add((source.Labels[i] + offset) * AttributeCount + (int)attribute);
+            }
+        }
+        var classes = ClassNames.SelectMany(c => Enum.GetNames<ImageAttribute>().Select(a => $"{c} ({a.ToLowerInvariant()})")).ToList();
+        return new ImageDataset(pixels.ToArray(), labels.ToArray(), classes, fashion.Channels, fashion.Height, fashion.Width, name);
+    }
+
+    /// <summary>The images of <paramref name="data"/> (values in [0, 1]) in the diffusion model's range [-1, 1].</summary>
+    public static Tensor FromUnit(ImageDataset data) =>
+        tensor(data.Pixels.ToArray(), new long[] { data.Count, data.Channels, data.Height, data.Width }) * 2 - 1;
+
+    /// <summary>The probabilities of each class (N, 20) and of each attribute (N, 4), summed out of the 80-way joint prediction.</summary>
+    public (Tensor Classes, Tensor Attributes) Probabilities(Tensor images)
+    {
+        using var _ = no_grad();
+        var parts = new List<Tensor>();
+        for (long start = 0; start < images.shape[0]; start += 256)
+        {
+            using var scope = NewDisposeScope();
+            var x = (images.narrow(0, start, Math.Min(256, images.shape[0] - start)).to(ScalarType.Float32).cpu() + 1) / 2;
+            using var batch = new Batch(x);
+            parts.Add(nn.functional.softmax(model.forward(batch), -1).MoveToOuterDisposeScope());
+        }
+        using var joint = cat(parts, 0).view(-1, ClassNames.Count, AttributeCount);
+        foreach (var p in parts) p.Dispose();
+        return (joint.sum(2), joint.sum(1));
+    }
+
+    /// <summary>The most probable class (index into <see cref="ClassNames"/>) and attribute of each image.</summary>
+    public (int[] Classes, ImageAttribute[] Attributes) Predict(Tensor images)
+    {
+        var (c, a) = Probabilities(images);
+        using (c) using (a)
+        {
+            using var ci = c.argmax(1);
+            using var ai = a.argmax(1);
+            return (ci.data<long>().Select(v => (int)v).ToArray(), ai.data<long>().Select(v => (ImageAttribute)v).ToArray());
+        }
+    }
+
+    private static VisionTransformer LoadWeights(PretrainedVit backbone, string path)
+    {
+        var model = new VisionTransformer(backbone.Config with { Classes = ClassNames.Count * AttributeCount });
+        var w = IO.SafetensorsFile.Load(path);
+        StateDictLoader.Load(model, w, path, strict: true);
+        foreach (var t in w.Values) t.Dispose();
+        return model;
+    }
+
+    private sealed record Stored(int Version, JudgeInfo Judge);
+
+    private static JudgeInfo? ReadInfo(string path)
+    {
+        if (!File.Exists(path)) return null;
+        try { return JsonSerializer.Deserialize<Stored>(File.ReadAllText(path)) is { Version: CodeVersion } s ? s.Judge : null; }
+        catch (JsonException) { return null; }
+    }
+
+    public void Dispose() => model.Dispose();
+}
+
+/// <summary>
+/// Features of images for the sample-quality and concept metrics: the pretrained <c>vit-fmnist</c>'s final
+/// class-token state (64 wide), as DINO or CLIP image features serve in the paper's metrics. Images in [-1, 1].
+/// </summary>
+public sealed class ImageFeatures : IDisposable
+{
+    private readonly VisionTransformer model;
+
+    public ImageFeatures(PretrainedVit backbone)
+    {
+        model = VitPretraining.Load(backbone, backbone.Config.Classes);
+        model.eval();
+    }
+
+    /// <summary>(N, D) features of (N, C, H, W) images with values in [-1, 1], on the CPU.</summary>
+    public Tensor Of(Tensor images)
+    {
+        using var _ = no_grad();
+        var parts = new List<Tensor>();
+        for (long start = 0; start < images.shape[0]; start += 256)
+        {
+            using var scope = NewDisposeScope();
+            var x = (images.narrow(0, start, Math.Min(256, images.shape[0] - start)).to(ScalarType.Float32).cpu() + 1) / 2;
+            using var batch = new Batch(x);
+            parts.Add(model.Features(batch).MoveToOuterDisposeScope());
+        }
+        var all = cat(parts, 0);
+        foreach (var p in parts) p.Dispose();
+        return all;
+    }
+
+    public void Dispose() => model.Dispose();
+}
