@@ -18,6 +18,7 @@ public static class TrainCommand
         {
             var o = f.Read(p);
             if (o.Task.StartsWith(ConceptTrain.TaskPrefix, StringComparison.Ordinal)) return ConceptTrain.Run(p, f, o);
+            if (p.GetResult(f.Token) is { Implicit: false }) throw new ArgumentException($"--token applies to concept:DIR tasks only, not --task {o.Task}");
             if (Seq2SeqFineTune.IsSeq2SeqModel(o.Model)) return Seq2SeqTrain.Run(o, p.GetValue(f.Encoding)!);
             var result = Cli.WithFlags(TrainFlags.Settings, () => ConsoleProgress.Run($"{o.Method} on {o.Task}", obs => FineTune.Run(o, obs, ConsoleProgress.Log)));
             Report.Write(result, o.OutDir);
@@ -61,10 +62,12 @@ public sealed class TrainFlags
     public readonly Option<bool> Resume = new("--resume") { Description = "continue the run in --out from its newest complete checkpoint" };
     public readonly Option<bool> AllowChanges = new("--allow-changes") { Description = "with --resume: continue even where a setting differs from the checkpoint's (otherwise refused, naming it)" };
     public readonly Option<string> Device = new("--device") { Description = "cpu, cuda, cuda:1, ...", DefaultValueFactory = _ => "cpu" };
+    public readonly Option<string> Token = new("--token") { Description = "concept:DIR tasks: the rare word that comes to name the concept", DefaultValueFactory = _ => "sks" };
+    public readonly Option<string> Medium = new("--medium") { Description = "concept:DIR tasks: the word for a picture in the captions, as in pretraining (photo for clothes, image for digits)", DefaultValueFactory = _ => "photo" };
 
     public void AddTo(Command cmd)
     {
-        foreach (var o in new Option[] { Model, Task, TrainSize, ValSize, TestSize, Epochs, MaxSteps, Lr, Wd, BatchSize, Seed, MaxTokens, Heads, Pooling, SkipBad, Encoding, Out, Resume, AllowChanges, Device })
+        foreach (var o in new Option[] { Model, Task, TrainSize, ValSize, TestSize, Epochs, MaxSteps, Lr, Wd, BatchSize, Seed, MaxTokens, Heads, Pooling, SkipBad, Encoding, Out, Resume, AllowChanges, Device, Token, Medium })
             cmd.Options.Add(o);
         Methods.AddTo(cmd);
     }

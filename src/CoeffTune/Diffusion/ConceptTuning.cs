@@ -32,6 +32,8 @@ public sealed record ConceptOptions
     {
         if (string.IsNullOrWhiteSpace(Token) || Token.Any(char.IsWhiteSpace))
             throw new ArgumentException($"the concept token must be one word, got '{Token}'", nameof(Token));
+        if (string.IsNullOrWhiteSpace(Medium) || Medium.Any(char.IsWhiteSpace))
+            throw new ArgumentException($"the medium must be one word (photo, image, ...), got '{Medium}'", nameof(Medium));
         if (Steps < 1) throw new ArgumentOutOfRangeException(nameof(Steps), Steps, "steps must be positive");
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "the batch size must be positive");
         if (!(LearningRate > 0)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "the learning rate must be positive");

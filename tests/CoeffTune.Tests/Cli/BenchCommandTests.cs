@@ -64,6 +64,46 @@ public sealed class BenchCommandTests(Xunit.Abstractions.ITestOutputHelper outpu
     }
 
     [Fact]
+    public void Concept_quick_trains_every_method_on_real_concept_images_and_scores_them()
+    {
+        // The first quick run pretrains dit-fmnist-150 and a quick judge, a few minutes on a loaded machine.
+        var (code, stdout, stderr) = CliProcess.Run(TimeSpan.FromMinutes(15), "bench", "concept", "--quick", "--out", dir);
+        Assert.True(code == 0, $"exit {code}: {stderr}\n{stdout}");
+        var j = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "concept.json"))).RootElement;
+        var methods = j.GetProperty("methods");
+        Assert.Equal(new[] { "lora", "coeff+lora", "dora", "coeff+dora" }, methods.EnumerateObject().Select(m => m.Name));
+        // dit-fmnist: 4 blocks, each with a self- and a cross-attention of 4 heads and width 128. LoRA rank 2 on query and
+        // value: 16 linears x 2 x 2 x 128 = 8,192; alpha: 8 attentions x 4 x 4 = 128; DoRA's magnitudes: 16 x 128 = 2,048.
+        Assert.Equal(8192, methods.GetProperty("lora").GetProperty("trainable").GetInt64());
+        Assert.Equal(8192 + 128, methods.GetProperty("coeff+lora").GetProperty("trainable").GetInt64());
+        Assert.Equal(8192 + 2048, methods.GetProperty("dora").GetProperty("trainable").GetInt64());
+        Assert.Equal(8192 + 2048 + 128, methods.GetProperty("coeff+dora").GetProperty("trainable").GetInt64());
+        foreach (var m in methods.EnumerateObject().Select(m => m.Value).Append(j.GetProperty("base_model")))
+        {
+            foreach (var metric in new[] { "fidelity", "alignment", "recognition" })
+            {
+                double v = m.GetProperty(metric).GetDouble();
+                Assert.True(v is >= -1 and <= 1, $"{metric} {v}");
+            }
+            Assert.Equal(2, m.GetProperty("concepts").EnumerateObject().Count());
+        }
+        // Two concepts of held-out classes, 4 and 5 images, written as PNG files that train --task concept:DIR reads.
+        var concepts = j.GetProperty("setup").GetProperty("concepts").EnumerateArray().ToList();
+        Assert.Equal(new[] { 4, 5 }, concepts.Select(c => c.GetProperty("images").GetInt32()));
+        Assert.Equal(4, Directory.GetFiles(Path.Combine(dir, "concepts", "bag-1"), "*.png").Length);
+        Assert.True(File.Exists(Path.Combine(dir, "concept-coeff+lora.png")));
+        Assert.True(File.Exists(Path.Combine(dir, "runs", "bag-2", "coeff+dora", "seed0", "adapter", "adapter_config.json")));
+        Assert.Equal(64, j.GetProperty("sample_quality").GetProperty("images").GetInt32());
+
+        // A second run reads every finished run back instead of training again, and reports the same numbers.
+        var first = methods.GetRawText();
+        var again = CliProcess.Run(Timeout, "bench", "concept", "--quick", "--out", dir);
+        Assert.True(again.Code == 0, again.Err);
+        Assert.DoesNotContain("[1/8]", again.Out);
+        Assert.Equal(first, JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "concept.json"))).RootElement.GetProperty("methods").GetRawText());
+    }
+
+    [Fact]
     public void Text_quick_runs_minilm_with_dora()
     {
         var j = RunBench("text", "--tasks", "spam", "--methods", "linear", "coeff+dora");

@@ -48,9 +48,10 @@ public sealed class ConceptTrainCommandTests(RealModelsFixture models)
 
         var run = Path.Combine(tmp.Path, "run");
         var (code, stdout, stderr) = CliRunner.Run("train", "--model", modelDir, "--task", "concept:" + concept, "--method", "coeff+lora",
-            "--lora-r", "2", "--max-steps", "6", "--lr", "0.01", "--out", run);
+            "--lora-r", "2", "--max-steps", "6", "--lr", "0.01", "--out", run, "--token", "zwx", "--medium", "image");
         Assert.True(code == 0, stderr + stdout);
-        Assert.Contains("coeff+lora on concept 'sks'", stdout);
+        Assert.Contains("coeff+lora on concept 'zwx'", stdout);
+        Assert.Contains("\"an image of zwx\"", stdout);
         var adapter = Path.Combine(run, ConceptTuning.AdapterFolder);
         var info = AdapterFile.ReadInfo(adapter);
         Assert.Equal("coeff+lora", info.Recipe);
@@ -61,11 +62,23 @@ public sealed class ConceptTrainCommandTests(RealModelsFixture models)
         Assert.Contains(tensors.Keys, k => k.EndsWith("cross_attn.query.lora_B.weight"));
 
         string[] Generate(string png, params string[] more) =>
-            ["generate-images", "--model", modelDir, "--prompt", "a photo of sks", "--n", "2", "--steps", "3", "--seed", "2", "--out", png, .. more];
+            ["generate-images", "--model", modelDir, "--prompt", "an image of zwx", "--n", "2", "--steps", "3", "--seed", "2", "--out", png, .. more];
         var plain = CliRunner.Run(Generate(Path.Combine(tmp.Path, "plain.png")));
         var adapted = CliRunner.Run(Generate(Path.Combine(tmp.Path, "adapted.png"), "--adapter", adapter));
         Assert.True(plain.Code == 0 && adapted.Code == 0, plain.Err + adapted.Err);
         Assert.NotEqual(File.ReadAllBytes(Path.Combine(tmp.Path, "plain.png")), File.ReadAllBytes(Path.Combine(tmp.Path, "adapted.png")));
+    }
+
+    [Fact]
+    public void The_token_flag_is_checked_and_belongs_to_concept_tasks()
+    {
+        var (code, _, stderr) = CliRunner.Run("train", "--task", "mnist", "--token", "zwx", "--out", "unused");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--token applies to concept:DIR tasks only", stderr);
+        using var tmp = new TempDir();
+        (code, _, stderr) = CliRunner.Run("train", "--model", "dit-fmnist-1", "--task", "concept:" + tmp.Path, "--token", "two words", "--out", tmp.Path);
+        Assert.NotEqual(0, code);
+        Assert.Contains("--token", stderr);
     }
 
     [Fact]
