@@ -128,7 +128,7 @@ public sealed record ConceptRunResult(string Concept, string Method, int Seed, C
 
 /// <summary>The base model's sample quality on its own pretraining captions.</summary>
 public sealed record SampleQuality(int Images, double Recognition, double AttributeAlignment, double Frechet, double FrechetRealVsReal,
-    double JudgeClassAccuracy, double JudgeAttributeAccuracy, double Seconds);
+    double JudgeClassAccuracy, double JudgeAttributeAccuracy, double Seconds, Dictionary<string, double>? RecognitionByClass = null);
 
 /// <summary>A method's summary: each metric's mean over concepts and seeds, and the spread of the per-seed means.</summary>
 public sealed record ConceptMethodSummary(string Method, long Trainable, ConceptScores Mean, ConceptScores SeedStd, int Runs, double MeanTrainSeconds);
@@ -216,12 +216,17 @@ public static class ConceptBench
         using var generated = pipeline.Generate(prompts, seed: 1, s.Sampler);
         var (classes, attributes) = judge.Predict(generated);
         double recognition = 0, alignment = 0;
+        var byClass = new Dictionary<string, double>();
         for (int i = 0; i < prompts.Count; i++)
         {
             var c = captions[i / k];
-            if (classes[i] == c.JudgeClass) recognition++;
+            string name = ImageJudge.ClassNames[c.JudgeClass];
+            byClass.TryAdd(name, 0);
+            if (classes[i] == c.JudgeClass) { recognition++; byClass[name]++; }
             if (attributes[i] == c.Attribute) alignment++;
         }
+        int perClass = k * Enum.GetValues<ImageAttribute>().Length;
+        foreach (var name in byClass.Keys.ToList()) byClass[name] /= perClass;
         // Two disjoint real sets with the same captions, for the distance and its floor.
         var rng = new Random(7);
         var realA = new List<float>();
@@ -242,7 +247,7 @@ public static class ConceptBench
         var q = new SampleQuality(prompts.Count, recognition / prompts.Count, alignment / prompts.Count,
             prompts.Count > fg.shape[1] ? FrechetDistance.Between(fg, fa) : double.NaN,
             prompts.Count > fg.shape[1] ? FrechetDistance.Between(fb, fa) : double.NaN,
-            judge.Info.ClassAccuracy, judge.Info.AttributeAccuracy, clock.Elapsed.TotalSeconds);
+            judge.Info.ClassAccuracy, judge.Info.AttributeAccuracy, clock.Elapsed.TotalSeconds, byClass);
         ImageGrid.WriteGrid(generated, Path.Combine(outDir, "quality-samples.png"), 2, columns: Math.Max(k, 4) * 4);
         AtomicFile.WriteAllText(path, JsonSerializer.Serialize(q, Json));
         log.WriteLine($"base model: the judge recognises the caption's class in {q.Recognition:P1} and its attribute in {q.AttributeAlignment:P1} of {q.Images} samples; " +
@@ -421,6 +426,8 @@ public static class ConceptBench
         sb.AppendLine($"Base model's samples of its {q.Images / s.QualityImagesPerCaption} pretraining captions ({q.Images} images): the judge names the class in {q.Recognition:P1} " +
             $"and the attribute in {q.AttributeAlignment:P1} (the judge itself: {judge.ClassAccuracy:P1} and {judge.AttributeAccuracy:P1} on real held-out images); " +
             $"Fréchet distance on vit-fmnist features {q.Frechet:F2} (two real sets: {q.FrechetRealVsReal:F2}).");
+        if (q.RecognitionByClass is { Count: > 0 } byClass)
+            sb.AppendLine($"By class: {string.Join(", ", byClass.Select(kv => $"{kv.Key} {kv.Value:P0}"))}.");
         sb.AppendLine();
         sb.AppendLine("| method | trainable | fidelity | alignment | diversity | recognition |");
         sb.AppendLine("|---|---:|---:|---:|---:|---:|");

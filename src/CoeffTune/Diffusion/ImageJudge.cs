@@ -19,11 +19,11 @@ namespace CoeffTune.Diffusion;
 /// </summary>
 public sealed record JudgeOptions
 {
-    /// <summary>Training images drawn from each source (Fashion-MNIST, MNIST), a seeded sample.</summary>
+    /// <summary>Training images drawn from each source (Fashion-MNIST, MNIST), a seeded sample; MNIST's pool has 8,000, and 500 more per source are kept for validation.</summary>
     public int ImagesPerSource { get; init; } = DefaultImagesPerSource;
-    public const int DefaultImagesPerSource = 15000;
+    public const int DefaultImagesPerSource = 7000;
     public int Epochs { get; init; } = DefaultEpochs;
-    public const int DefaultEpochs = 2;
+    public const int DefaultEpochs = 3;
     public int BatchSize { get; init; } = 128;
     public double LearningRate { get; init; } = 1e-3;
     /// <summary>Test images drawn from each source's test split.</summary>
@@ -59,7 +59,8 @@ public sealed class ImageJudge : IDisposable
     public const string CacheName = "judge-fmnist";
     public const string WeightsFile = "model.safetensors";
     public const string InfoFile = "judge.json";
-    public const int CodeVersion = 1;
+    public const int CodeVersion = 2;
+    public const int ValidationImagesPerSource = 500;
 
     /// <summary>The judge's classes: Fashion-MNIST's ten garments (0-9), then the ten digits (10-19).</summary>
     public static readonly IReadOnlyList<string> ClassNames = [.. CaptionedCorpus.FashionNouns, .. CaptionedCorpus.DigitNouns];
@@ -91,8 +92,10 @@ public sealed class ImageJudge : IDisposable
         log.WriteLine($"training the image judge ({o.CacheName}: class and attribute of Fashion-MNIST and MNIST images) from {o.Backbone.CacheName}; cached in {dir}");
         var fashion = TaskCatalog.Load("fashion-mnist", cache, log);
         var mnist = TaskCatalog.Load("mnist", cache, log);
+        // Validation (which picks the epoch) comes from the training split, after the training images; the test split is only tested on.
         var train = Labelled(fashion.ImageTrain, mnist.ImageTrain, o.ImagesPerSource, o.Seed, "judge/train");
-        var test = Labelled(fashion.ImageTest, mnist.ImageTest, o.TestImagesPerSource, o.Seed + 1, "judge/test");
+        var validation = Labelled(fashion.ImageTrain, mnist.ImageTrain, ValidationImagesPerSource, o.Seed, "judge/validation", skip: o.ImagesPerSource);
+        var test = Labelled(fashion.ImageTest, mnist.ImageTest, Math.Min(o.TestImagesPerSource, Math.Min(fashion.ImageTest.Count, mnist.ImageTest.Count)), o.Seed + 1, "judge/test");
         torch.manual_seed(o.Seed);
         var model = VitPretraining.Load(backbone, ClassNames.Count * AttributeCount);
         var trainer = new Trainer(PeftModel.Wrap(model, "full"), new TrainOptions
@@ -100,7 +103,7 @@ public sealed class ImageJudge : IDisposable
             Epochs = o.Epochs, BatchSize = o.BatchSize, LearningRate = o.LearningRate, WeightDecay = 0.05,
             Seed = o.Seed, Device = o.Device, CheckpointEvery = 200,
         }, observer);
-        var result = trainer.Fit(new ImageBatchSource(train), new ImageBatchSource(test), Path.Combine(dir, "run"), resume: true);
+        var result = trainer.Fit(new ImageBatchSource(train), new ImageBatchSource(validation), Path.Combine(dir, "run"), resume: true);
         model.to(CPU);
         var judge = new ImageJudge(model, new JudgeInfo(0, 0, train.Count, test.Count, result.Seconds));
         var (classes, attributes) = judge.Predict(FromUnit(test));
@@ -118,21 +121,24 @@ public sealed class ImageJudge : IDisposable
     }
 
     /// <summary>
-    /// <paramref name="count"/> images from each of the two sources (a seeded sample), each with an attribute drawn
-    /// uniformly and applied, labelled class * 4 + attribute with digits after the garments.
+    /// <paramref name="count"/> images from each of the two sources, after the first <paramref name="skip"/> of a
+    /// seeded order (so that two calls with the same seed and disjoint ranges draw disjoint images), each with an
+    /// attribute drawn uniformly and applied, labelled class * 4 + attribute with digits after the garments.
     /// </summary>
-    public static ImageDataset Labelled(ImageDataset fashion, ImageDataset digits, int count, int seed, string name)
+    public static ImageDataset Labelled(ImageDataset fashion, ImageDataset digits, int count, int seed, string name, int skip = 0)
     {
-        var rng = new Random(seed);
+        var attributes = new Random(seed * 7 + skip + 1);
         var pixels = new List<float>();
         var labels = new List<int>();
         foreach (var (source, offset) in new[] { (fashion, 0), (digits, DigitOffset) })
         {
             var order = Enumerable.Range(0, source.Count).ToArray();
-            rng.Shuffle(order);
-            foreach (int i in order.Take(count))
+            new Random(seed * 31 + offset).Shuffle(order);
+            if (skip + count > order.Length)
+                throw new ArgumentException($"{source.Name}: {order.Length} images, {skip} + {count} asked for");
+            foreach (int i in order.Skip(skip).Take(count))
             {
-                var attribute = (ImageAttribute)rng.Next(AttributeCount);
+                var attribute = (ImageAttribute)attributes.Next(AttributeCount);
                 pixels.AddRange(CaptionedCorpus.Apply(attribute, source.Image(i), source.Channels, source.Height));
                 labels.Add((source.Labels[i] + offset) * AttributeCount + (int)attribute);
             }
