@@ -80,6 +80,7 @@ public static class ConceptTuning
         var c = pipeline.Model.Config;
         using var images = new CaptionedImages(pixels, c.Channels, c.ImageSize, c.ImageSize, Enumerable.Repeat(options.Caption, count).ToList(), pipeline.Encoder,
             Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(conceptDir))));
+        using var runFolder = RunFolder.Acquire(outDir, log);
         var peft = PeftModel.Wrap(pipeline.Model, DiffusionTransformer.Architecture, Array.Empty<string>(), methods);
         log?.WriteLine($"concept '{options.Token}': {count} images captioned \"{options.Caption}\"; {peft.Report()}");
         int stepsPerEpoch = (count + options.BatchSize - 1) / options.BatchSize;

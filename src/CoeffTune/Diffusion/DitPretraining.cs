@@ -88,6 +88,9 @@ public static class DitPretraining
         log ??= TextWriter.Null;
         var dir = cache.PathFor(o.CacheName);
         if (IsCached(o, cache)) return ReadInfo(Path.Combine(dir, InfoFile))!.Model;
+        // One pretraining per cache folder at a time: a second process is refused, naming the folder, rather than mixing checkpoints.
+        using var runFolder = RunFolder.Acquire(Path.Combine(dir, "run"), log);
+        if (IsCached(o, cache)) return ReadInfo(Path.Combine(dir, InfoFile))!.Model;
         log.WriteLine($"pretraining a text-to-image diffusion transformer ({o.CacheName}, {o.Steps} steps of {o.BatchSize}) on captioned Fashion-MNIST and MNIST; cached in {dir}");
         using var encoder = CaptionEncoder.MiniLM(cache, log);
         var (train, validation) = CaptionedCorpus.Load(encoder, cache, log, o.Seed, o.TrainImages, o.ValidationImages);

@@ -89,6 +89,9 @@ public sealed class ImageJudge : IDisposable
         if (ReadInfo(infoPath) is { } cached && File.Exists(Path.Combine(dir, WeightsFile)))
             return new ImageJudge(LoadWeights(backbone, Path.Combine(dir, WeightsFile)), cached);
 
+        using var runFolder = RunFolder.Acquire(Path.Combine(dir, "run"), log);
+        if (ReadInfo(infoPath) is { } done && File.Exists(Path.Combine(dir, WeightsFile)))
+            return new ImageJudge(LoadWeights(backbone, Path.Combine(dir, WeightsFile)), done);
         log.WriteLine($"training the image judge ({o.CacheName}: class and attribute of Fashion-MNIST and MNIST images) from {o.Backbone.CacheName}; cached in {dir}");
         var fashion = TaskCatalog.Load("fashion-mnist", cache, log);
         var mnist = TaskCatalog.Load("mnist", cache, log);

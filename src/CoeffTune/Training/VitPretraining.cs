@@ -83,6 +83,9 @@ public static class VitPretraining
         }
         if (CachedVersion(info) is int old)
             log.WriteLine($"the cached {o.CacheName} was pretrained by version {old} of the pretraining code, this is version {CodeVersion}: pretraining anew");
+        // One pretraining per cache folder at a time: a second process is refused, naming the folder, rather than mixing checkpoints.
+        using var runFolder = RunFolder.Acquire(Path.Combine(dir, "run"), log);
+        if (IsCached(o, cache)) return Ensure(o, cache, log, observer);
         log.WriteLine($"pretraining a ViT ({o.CacheName}) on Fashion-MNIST; cached in {dir} for later runs");
         var task = TaskCatalog.Load("fashion-mnist", cache, log);
         var train = task.ImageTrain;

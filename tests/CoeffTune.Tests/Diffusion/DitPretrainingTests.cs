@@ -45,6 +45,18 @@ public sealed class DitPretrainingTests(RealModelsFixture models, ITestOutputHel
     }
 
     [Fact]
+    public void A_second_pretraining_of_the_same_model_is_refused_naming_the_folder()
+    {
+        using var tmp = new TempDir();
+        var cache = new AssetCache(tmp.Path);
+        var o = new DitPretrainOptions { Steps = 7 };
+        using var held = CoeffTune.Training.RunFolder.Acquire(Path.Combine(cache.PathFor(o.CacheName), "run"));
+        var e = Assert.Throws<IOException>(() => DitPretraining.Ensure(o, cache));
+        Assert.Contains(Path.Combine(cache.PathFor("dit-fmnist-7"), "run"), e.Message);
+        Assert.Contains("in use by another coefftune run", e.Message);
+    }
+
+    [Fact]
     public void Cache_names_say_the_budget()
     {
         Assert.Equal("dit-fmnist", new DitPretrainOptions().CacheName);
