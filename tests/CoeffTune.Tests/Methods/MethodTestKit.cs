@@ -31,6 +31,33 @@ internal static class MethodTestKit
     public static TransformerClassifier Fresh(string architecture, int seed = 0) => architecture == "bert" ? TinyModels.Bert(seed) : TinyModels.Vit(seed);
 
     /// <summary>
+    /// On each tiny model wrapped with <paramref name="recipe"/> and perturbed: the update changes the outputs (so the
+    /// check means something), merging names <paramref name="method"/> and keeps the outputs within 1e-5, and
+    /// unmerging restores every weight within 1e-6.
+    /// </summary>
+    public static void AssertMergeIsExact(string recipe, string method, int seed)
+    {
+        using var scope = NewDisposeScope();
+        foreach (var (model, batch) in Tiny())
+        {
+            var peft = PeftModel.Wrap(model, recipe);
+            Perturb(peft, seed);
+            model.eval();
+            var unmerged = model.forward(batch);
+            using (peft.DisableAdapters())
+                Assert.True(MaxAbsDiff(unmerged, model.forward(batch)) > 1e-3, "the update must change the outputs for the test to mean anything");
+            var weights = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+            var summary = peft.Merge();
+            Assert.Contains("merged", summary);
+            Assert.Contains(method, summary);
+            Assert.True(MaxAbsDiff(unmerged, model.forward(batch)) <= 1e-5, $"{recipe} on {model.Architecture}: merged differs by {MaxAbsDiff(unmerged, model.forward(batch))}");
+            peft.Unmerge();
+            foreach (var (name, w) in model.state_dict())
+                Assert.True(MaxAbsDiff(weights[name], w) <= 1e-6, $"{name} not restored");
+        }
+    }
+
+    /// <summary>
     /// Wraps each tiny model with <paramref name="recipe"/>, perturbs it, saves the adapter, loads it onto a fresh base
     /// model and returns the largest difference between the two models' logits (evaluation mode).
     /// </summary>
