@@ -157,18 +157,28 @@ public sealed class ImageJudge : IDisposable
     /// <summary>The probabilities of each class (N, 20) and of each attribute (N, 4), summed out of the 80-way joint prediction.</summary>
     public (Tensor Classes, Tensor Attributes) Probabilities(Tensor images)
     {
+        using var probabilities = InBatches(images, batch => nn.functional.softmax(model.forward(batch), -1));
+        using var joint = probabilities.view(-1, ClassNames.Count, AttributeCount);
+        return (joint.sum(2), joint.sum(1));
+    }
+
+    /// <summary>
+    /// <paramref name="f"/> over the images (values in [-1, 1]) in batches of 256, each given to the ViT as it was
+    /// trained (values in [0, 1], on the CPU), without gradients; the rows of the results joined.
+    /// </summary>
+    internal static Tensor InBatches(Tensor images, Func<Batch, Tensor> f)
+    {
         using var _ = no_grad();
         var parts = new List<Tensor>();
         for (long start = 0; start < images.shape[0]; start += 256)
         {
             using var scope = NewDisposeScope();
-            var x = (images.narrow(0, start, Math.Min(256, images.shape[0] - start)).to(ScalarType.Float32).cpu() + 1) / 2;
-            using var batch = new Batch(x);
-            parts.Add(nn.functional.softmax(model.forward(batch), -1).MoveToOuterDisposeScope());
+            using var batch = new Batch((images.narrow(0, start, Math.Min(256, images.shape[0] - start)).to(ScalarType.Float32).cpu() + 1) / 2);
+            parts.Add(f(batch).MoveToOuterDisposeScope());
         }
-        using var joint = cat(parts, 0).view(-1, ClassNames.Count, AttributeCount);
+        var all = cat(parts, 0);
         foreach (var p in parts) p.Dispose();
-        return (joint.sum(2), joint.sum(1));
+        return all;
     }
 
     /// <summary>The most probable class (index into <see cref="ClassNames"/>) and attribute of each image.</summary>
@@ -219,21 +229,7 @@ public sealed class ImageFeatures : IDisposable
     }
 
     /// <summary>(N, D) features of (N, C, H, W) images with values in [-1, 1], on the CPU.</summary>
-    public Tensor Of(Tensor images)
-    {
-        using var _ = no_grad();
-        var parts = new List<Tensor>();
-        for (long start = 0; start < images.shape[0]; start += 256)
-        {
-            using var scope = NewDisposeScope();
-            var x = (images.narrow(0, start, Math.Min(256, images.shape[0] - start)).to(ScalarType.Float32).cpu() + 1) / 2;
-            using var batch = new Batch(x);
-            parts.Add(model.Features(batch).MoveToOuterDisposeScope());
-        }
-        var all = cat(parts, 0);
-        foreach (var p in parts) p.Dispose();
-        return all;
-    }
+    public Tensor Of(Tensor images) => ImageJudge.InBatches(images, model.Features);
 
     public void Dispose() => model.Dispose();
 }
