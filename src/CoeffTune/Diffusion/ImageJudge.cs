@@ -23,9 +23,9 @@ public sealed record JudgeOptions
     public int ImagesPerSource { get; init; } = DefaultImagesPerSource;
     public const int DefaultImagesPerSource = 7000;
     public int Epochs { get; init; } = DefaultEpochs;
-    public const int DefaultEpochs = 3;
+    public const int DefaultEpochs = 6;
     public int BatchSize { get; init; } = 128;
-    public double LearningRate { get; init; } = 1e-3;
+    public double LearningRate { get; init; } = 2e-3;
     /// <summary>Test images drawn from each source's test split.</summary>
     public int TestImagesPerSource { get; init; } = 2000;
     public int Seed { get; init; }
