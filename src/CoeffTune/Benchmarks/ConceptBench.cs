@@ -30,9 +30,10 @@ public sealed record ConceptPrompt(string Text, ImageAttribute Attribute);
 /// cross-attention, Adam(W, no weight decay) at 3e-4, 200 steps, batch 4, the token "sks" in "a photo of sks" ("an
 /// image of sks" for digits, as pretraining names them). Coefficient dropout 0.1, as on top of every weight-based
 /// method in the other benches (the paper does not give it for SDXL). Seeds 0, 1, 2.</item>
-/// <item>Prompts: 25 per concept, <see cref="Prompts"/>; 4 images each, DDIM with 25 steps (half the sampler's default,
-/// so that the 120 runs' 12,000 images fit about an hour of one CPU core), guidance 3, eta 0, the sampling noise seeded
-/// by the run's seed and the concept, so every method draws from the same noise.</item>
+/// <item>Prompts: 25 per concept, <see cref="Prompts"/>; 4 images each, 25 sampling steps (half the sampler's default,
+/// so that the 120 runs' 12,000 images fit about an hour of one CPU core) with the sampler's defaults, eta 1 and
+/// guidance 2 (chosen on the base model's samples of one pretraining prompt, before any concept was trained), the
+/// sampling noise seeded by the run's seed and the concept, so every method draws from the same noise.</item>
 /// <item>Metrics: fidelity (mean cosine similarity of <c>vit-fmnist</c> features between generated and concept
 /// images, as DINO/CLIP-I scores), alignment (the judge names the prompt's attribute), diversity (mean pairwise
 /// 1 - cosine similarity among one prompt's images), and recognition (the judge names the concept's class).</item>
@@ -48,7 +49,7 @@ public sealed record ConceptBenchSetup
     /// <summary>Prompts per concept taken from <see cref="Prompts"/> (all 25 by default).</summary>
     public int PromptCount { get; init; } = 25;
     public ConceptOptions Training { get; init; } = new();
-    public SamplerOptions Sampler { get; init; } = new() { Steps = 25, Guidance = 3.0, BatchSize = 100 };
+    public SamplerOptions Sampler { get; init; } = new() { Steps = 25, BatchSize = 100 };
     public DitPretrainOptions Dit { get; init; } = new();
     public JudgeOptions Judge { get; init; } = new();
     /// <summary>Images generated per pretraining caption for the base model's sample quality.</summary>
@@ -70,7 +71,7 @@ public sealed record ConceptBenchSetup
         {
             Concepts = 2, Seeds = 1, ImagesPerPrompt = 2, PromptCount = 5, QualityImagesPerCaption = 1, NeighbourPool = 200, Quick = true,
             Training = new ConceptOptions { Steps = 20, LearningRate = 3e-3 },
-            Sampler = new SamplerOptions { Steps = 10, Guidance = 3.0, BatchSize = 100 },
+            Sampler = new SamplerOptions { Steps = 10, BatchSize = 100 },
             Dit = new DitPretrainOptions { Steps = 150, LearningRate = 1e-3 },
             Judge = new JudgeOptions { ImagesPerSource = 1000, Epochs = 1, TestImagesPerSource = 200, Backbone = new PretrainOptions { TrainImages = 2000, Epochs = 1 } },
         }

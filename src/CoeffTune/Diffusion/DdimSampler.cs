@@ -8,9 +8,17 @@ namespace CoeffTune.Diffusion;
 public sealed record SamplerOptions
 {
     public int Steps { get; init; } = 50;
-    public double Eta { get; init; }
-    /// <summary>Classifier-free guidance scale w: eps = eps_uncond + w (eps_cond - eps_uncond); 1 is the conditional model alone.</summary>
-    public double Guidance { get; init; } = 3.0;
+    /// <summary>
+    /// 1 by default: dit-fmnist's deterministic (eta 0) samples are noise-like textures, its stochastic ones (eta 1) show
+    /// the prompt's shape (seen on "a photo of a sneaker" at 25, 50 and 100 steps): the fresh noise of each step washes
+    /// out the errors its less-trained low-noise predictions make.
+    /// </summary>
+    public double Eta { get; init; } = 1.0;
+    /// <summary>
+    /// Classifier-free guidance scale w: eps = eps_uncond + w (eps_cond - eps_uncond); 1 is the conditional model alone.
+    /// 2 by default: at 3, dit-fmnist's samples saturate.
+    /// </summary>
+    public double Guidance { get; init; } = 2.0;
     /// <summary>Clamp the predicted clean image to [-1, 1] at every step (the data's range), as diffusers' clip_sample.</summary>
     public bool ClipDenoised { get; init; } = true;
     /// <summary>Images per forward pass (each is two rows with guidance).</summary>
