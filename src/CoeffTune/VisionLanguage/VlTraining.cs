@@ -23,8 +23,17 @@ public sealed class VlFeatures : IDisposable
 
     private VlFeatures(Tensor table, Dictionary<VlImage, int> rows) { Table = table; Rows = rows; }
 
-    /// <summary>Runs <paramref name="vit"/> (evaluation mode, no gradients) on every distinct image of <paramref name="examples"/>.</summary>
-    public static VlFeatures Compute(VisionTransformer vit, IEnumerable<VlExample> examples, ImageDataset digits, ImageDataset garments, int batchSize = 256)
+    /// <summary>Pooled grid side: the 7 x 7 patch tokens are averaged to 4 x 4 (adaptive average pooling).</summary>
+    public const int DefaultGridSide = 4;
+
+    /// <summary>
+    /// Runs <paramref name="vit"/> (evaluation mode, no gradients) on every distinct image of <paramref name="examples"/> and
+    /// averages its grid of patch tokens down to <paramref name="gridSide"/> x <paramref name="gridSide"/> tokens (adaptive
+    /// average pooling, as region features are few): two images and a question then fit in the positions the BART was
+    /// pretrained on, and the encoder reads a third of the tokens.
+    /// </summary>
+    public static VlFeatures Compute(VisionTransformer vit, IEnumerable<VlExample> examples, ImageDataset digits, ImageDataset garments, int batchSize = 256,
+        int gridSide = DefaultGridSide)
     {
         var images = examples.SelectMany(e => e.Images).Distinct().ToList();
         var rows = images.Select((im, i) => (im, i)).ToDictionary(p => p.im, p => p.i);
@@ -38,13 +47,24 @@ public sealed class VlFeatures : IDisposable
             var pixels = new float[chunk.Count * size];
             for (int i = 0; i < chunk.Count; i++) VlTasks.Pixels(chunk[i], digits, garments).CopyTo(pixels, i * size);
             using var x = tensor(pixels, new long[] { chunk.Count, digits.Channels, side, side });
-            parts.Add(vit.PatchTokens(x));
+            parts.Add(Pool(vit.PatchTokens(x), vit.Config, gridSide));
         }
         var c = vit.Config;
-        parts.Add(zeros(1, c.Patches, c.Dim));
+        parts.Add(zeros(1, gridSide * gridSide, c.Dim));
         var table = cat(parts, 0);
         foreach (var p in parts) p.Dispose();
         return new VlFeatures(table, rows);
+    }
+
+    /// <summary>Patch tokens (B, g*g, D) of a g x g grid averaged to (B, side*side, D).</summary>
+    private static Tensor Pool(Tensor tokens, VitConfig c, int side)
+    {
+        using var scope = NewDisposeScope();
+        int g = c.ImageSize / c.PatchSize;
+        var grid = tokens.transpose(1, 2).reshape(tokens.shape[0], c.Dim, g, g);
+        var pooled = nn.functional.adaptive_avg_pool2d(grid, new long[] { side, side });
+        tokens.Dispose();
+        return pooled.flatten(2).transpose(1, 2).contiguous().MoveToOuterDisposeScope();
     }
 
     public void Dispose() => Table.Dispose();
@@ -96,7 +116,7 @@ public sealed class VlExamples : IBatchSource<VlBatch>
             int own = e.Images.Count * p;
             for (int j = 0; j < l; j++)
             {
-                (layout[k * l + j], mask[k * l + j]) = j < own ? (j, 1L) : j < own + q.Length ? (slots + j - own, 1L) : (0L, 0L);
+                (layout[k * l + j], mask[k * l + j]) = j < q.Length ? (slots + j, 1L) : j < q.Length + own ? (j - q.Length, 1L) : (0L, 0L);
             }
             for (int j = 0; j < t; j++)
             {

@@ -125,22 +125,24 @@ public sealed class VisionLanguageTests : IDisposable
         var source = new VlExamples(examples, features, tokenizer, model.Config);
         using var batch = source.MakeBatch([0, 1], CPU);
         int q0 = tokenizer.Encode("what digit is this?").Length, q1 = tokenizer.Encode("the two digits are the same").Length;
-        int l = Math.Max(49 + q0, 98 + q1);
-        Assert.Equal(new long[] { 2, 98, 64 }, batch.ImageFeatures.shape);
+        int p = features.Patches;
+        Assert.Equal(16, p);                      // the ViT's 7 x 7 patch tokens pooled to 4 x 4
+        int l = Math.Max(p + q0, 2 * p + q1);
+        Assert.Equal(new long[] { 2, 2 * p, 64 }, batch.ImageFeatures.shape);
         Assert.Equal(new long[] { 2, l }, batch.Layout.shape);
-        // Example 0: its one image's 49 patches (slots 0..48), its text (slots 98 + j), then padding (masked).
+        // Example 0: its text (slots 2p + j), its one image's patches (slots 0..p-1), then padding (masked).
         var layout = batch.Layout.data<long>().ToArray();
         var mask = batch.AttentionMask.data<long>().ToArray();
-        long[] row0 = [.. Enumerable.Range(0, 49).Select(j => (long)j), .. Enumerable.Range(0, q0).Select(j => 98L + j), .. new long[l - 49 - q0]];
-        long[] row1 = [.. Enumerable.Range(0, 98).Select(j => (long)j), .. Enumerable.Range(0, q1).Select(j => 98L + j), .. new long[l - 98 - q1]];
+        long[] row0 = [.. Enumerable.Range(0, q0).Select(j => 2L * p + j), .. Enumerable.Range(0, p).Select(j => (long)j), .. new long[l - p - q0]];
+        long[] row1 = [.. Enumerable.Range(0, q1).Select(j => 2L * p + j), .. Enumerable.Range(0, 2 * p).Select(j => (long)j), .. new long[l - 2 * p - q1]];
         Assert.Equal(row0, layout[..l]);
         Assert.Equal(row1, layout[l..]);
-        Assert.Equal(49 + q0, mask[..l].Sum());
-        Assert.Equal(98 + q1, mask[l..].Sum());
+        Assert.Equal(p + q0, mask[..l].Sum());
+        Assert.Equal(2 * p + q1, mask[l..].Sum());
         // Example 0's second image slot is zeros; example 1's second slot is its right image's features.
-        Assert.Equal(0.0, batch.ImageFeatures[0].narrow(0, 49, 49).abs().sum().ToDouble());
+        Assert.Equal(0.0, batch.ImageFeatures[0].narrow(0, p, p).abs().sum().ToDouble());
         var right = features.Table[features.Rows[examples[1].Images[1]]];
-        Assert.True(batch.ImageFeatures[1].narrow(0, 49, 49).allclose(right));
+        Assert.True(batch.ImageFeatures[1].narrow(0, p, p).allclose(right));
         Assert.Equal(tokenizer.Encode("false"), batch.Labels[1].data<long>().ToArray().Where(v => v != -100).Select(v => (int)v).ToArray());
     }
 
@@ -155,10 +157,10 @@ public sealed class VisionLanguageTests : IDisposable
         using var batch = source.MakeBatch([0, 1], CPU);
         using var _g = no_grad();
         using var states = model.Encode(batch);
-        // Example 1 fills its row (it is the longest): its states are BART's encoder on [projection(left; right) ; embed(text)].
+        // Example 1 fills its row (it is the longest): its states are BART's encoder on [embed(text) ; projection(left; right)].
         var ids = tensor(tokenizer.Encode("the two digits are the same").Select(i => (long)i).ToArray()).unsqueeze(0);
         var patches = cat(new[] { features.Table[features.Rows[examples[1].Images[0]]], features.Table[features.Rows[examples[1].Images[1]]] }, 0).unsqueeze(0);
-        var input = cat(new[] { model.visual_projection.call(patches), model.bart.shared.call(ids) }, 1);
+        var input = cat(new[] { model.bart.shared.call(ids), model.visual_projection.call(patches) }, 1);
         var expected = model.bart.encoder.forward(input, null);
         Assert.True(states[1].unsqueeze(0).allclose(expected, 1e-5, 1e-5));
         // Example 0 alone, without padding, gives the same states on its real positions.
@@ -170,5 +172,34 @@ public sealed class VisionLanguageTests : IDisposable
         using var uncached = model.Generate(batch, new GenerationOptions { MaxNewTokens = 6, UseCache = false });
         Assert.Equal(cached.Sequences, uncached.Sequences);
         Assert.Equal(2, cached.Sequences.Count);
+    }
+
+    [Fact]
+    public void Features_are_the_vits_last_layer_patch_tokens_averaged_over_adaptive_windows_of_its_7_by_7_grid()
+    {
+        torch.manual_seed(5);
+        var pixels = torch.rand(10, 1, 28, 28);
+        var images = ImageDataset.FromTensor(pixels, OnePerClass, Enumerable.Range(0, 10).Select(i => i.ToString()).ToList());
+        using var vit = new VisionTransformer(VitConfig.Tiny28());
+        var im = new VlImage(VlImageSource.Garment, 2, 1);
+        using var features = VlFeatures.Compute(vit, [new VlExample(VlTasks.Caption, [im], VlTasks.CaptionPrompt, "x")], images, images);
+        using var _ = no_grad();
+        // The turned image, run by hand: its tokens (1, 49, 64) in row-major 7 x 7 order.
+        using var turned = tensor(VlTasks.Pixels(im, images, images), new long[] { 1, 1, 28, 28 });
+        using var tokens = vit.PatchTokens(turned);
+        Assert.Equal(new long[] { 1, 49, 64 }, tokens.shape);
+        // Adaptive windows of 7 over 4 outputs: rows/cols [0, 2), [1, 4), [3, 6), [5, 7).
+        (int, int)[] windows = [(0, 2), (1, 4), (3, 6), (5, 7)];
+        var row = features.Table[features.Rows[im]];
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++)
+            {
+                var cells = new List<long>();
+                for (int y = windows[i].Item1; y < windows[i].Item2; y++)
+                    for (int x = windows[j].Item1; x < windows[j].Item2; x++) cells.Add(y * 7 + x);
+                var mean = tokens[0].index_select(0, tensor(cells.ToArray())).mean(new long[] { 0 });
+                Assert.True(row[i * 4 + j].allclose(mean, 1e-5, 1e-6), $"pooled token ({i}, {j})");
+            }
+        pixels.Dispose();
     }
 }
