@@ -136,8 +136,8 @@ public static class VlBench
         return s with
         {
             Bart = BartPretrainOptions.Quick, Vit = new PretrainOptions { TrainImages = 4000, Epochs = 2 },
-            Seeds = 1, TrainPerTask = 48, ValidationPerTask = 8, TestPerTask = 16, MaxNewTokens = 12,
-            Train = s.Train with { Epochs = 6, BatchSize = 16, LearningRate = 3e-3 },
+            Seeds = 1, TrainPerTask = 32, ValidationPerTask = 4, TestPerTask = 8, MaxNewTokens = 8,
+            Train = s.Train with { Epochs = 2, BatchSize = 16, LearningRate = 3e-3 },
         };
     }
 
