@@ -109,7 +109,7 @@ public static class BartPretraining
 {
     public const string InfoFile = "pretrain.json";
     /// <summary>Raise with any change to the pretraining code: a cached model of another version is pretrained anew.</summary>
-    public const int CodeVersion = 1;
+    public const int CodeVersion = 2;
     public const double MaskFraction = 0.3;
     public const double PoissonLambda = 3.0;
 
@@ -170,9 +170,9 @@ public static class BartPretraining
         var train = new List<Seq2SeqExample>(copies * trainChunks.Count);
         for (int k = 0; k < copies; k++)
             for (int i = 0; i < trainChunks.Count; i++)
-                train.Add(Corrupt(trainChunks[i], new Random(HashCode.Combine(o.Seed, k, i)), mask, config.BosTokenId, config.EosTokenId));
+                train.Add(Corrupt(trainChunks[i], new Random(Mix(o.Seed, k, i)), mask, config.BosTokenId, config.EosTokenId));
         var heldOrder = Trainer<Seq2SeqBatch>.Permutation(heldChunks.Count, TaskCatalog.HoldOutSeed, 0).Take(o.HeldOut).ToList();
-        var held = heldOrder.Select(i => Corrupt(heldChunks[i], new Random(HashCode.Combine(TaskCatalog.HoldOutSeed, i)), mask, config.BosTokenId, config.EosTokenId)).ToList();
+        var held = heldOrder.Select(i => Corrupt(heldChunks[i], new Random(Mix(TaskCatalog.HoldOutSeed, i)), mask, config.BosTokenId, config.EosTokenId)).ToList();
         log.WriteLine($"{trainChunks.Count} training examples of at most {o.MaxTokens} tokens ({copies} corrupted cop{(copies == 1 ? "y" : "ies")}), {held.Count} held out; " +
             $"{o.Steps} steps of {o.BatchSize}");
 
@@ -268,6 +268,21 @@ public static class BartPretraining
             if (current.Count > 0 && length >= 4) chunks.Add(current.ToArray());
         }
         return chunks;
+    }
+
+    /// <summary>
+    /// A seed from several integers, the same in every process (HashCode.Combine is randomised per process, which would
+    /// make a resumed pretraining corrupt its examples differently).
+    /// </summary>
+    public static int Mix(params int[] values)
+    {
+        unchecked
+        {
+            uint h = 2166136261;
+            foreach (int v in values)
+                for (int b = 0; b < 4; b++) { h ^= (byte)(v >> (8 * b)); h *= 16777619; }
+            return (int)(h & 0x7fffffff);
+        }
     }
 
     /// <summary>One Poisson(λ) draw (Knuth's method; fine for small λ).</summary>
