@@ -15,10 +15,11 @@ public static class BenchCommand
 
     public static Command Create()
     {
-        var cmd = new Command("bench", "Reproduce the paper's comparisons at small scale (vtab-mini, text, ablation) and measure the cost of Coeff-Tuning (cost); concept customisation of a text-to-image model (concept)");
+        var cmd = new Command("bench", "Reproduce the paper's comparisons at small scale (vtab-mini, text, ablation, vl-mini, concept) and measure the cost of Coeff-Tuning (cost)");
         cmd.Subcommands.Add(Comparison("vtab-mini", "A ViT pretrained here on Fashion-MNIST, transferred with 1,000 examples to four tasks (Table 1 style)"));
         cmd.Subcommands.Add(Comparison("text", "all-MiniLM-L6-v2 on SpamAssassin and Brown genres, 1,000 examples each"));
         cmd.Subcommands.Add(Comparison("ablation", "Table 5a (alpha parameterisation) and 5b (coefficient dropout) on the mini-VTAB tasks"));
+        cmd.Subcommands.Add(VisionLanguage());
         cmd.Subcommands.Add(CostBenchCommand.Create());
         cmd.Subcommands.Add(RetrievalBenchCommand.Create());
         cmd.Subcommands.Add(GenerateBenchCommand.Create());
@@ -45,6 +46,27 @@ public static class BenchCommand
                 AnsiConsole.MarkupLine($"ViT pretrained on Fashion-MNIST: test accuracy {pre.TestAccuracy:P2} ({pre.Seconds:F0} s)");
             var report = MethodComparison.Run(s, dir, command, Console.Out);
             Plots.BenchChart(MethodComparison.Files(s, dir).Chart, s, report.Rows, $"{s.Name}: test accuracy");
+            Console.WriteLine(report.Markdown);
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary><c>bench vl-mini</c>: Table 4 and 5b's analogue on a BART and a ViT pretrained here.</summary>
+    private static Command VisionLanguage()
+    {
+        var quick = new Option<bool>("--quick") { Description = "one seed, a tiny BART and tiny budgets: a smoke run of a few minutes" };
+        var outDir = new Option<string>("--out") { Description = "results folder", DefaultValueFactory = _ => "runs/bench/vl-mini" };
+        var seeds = new Option<int?>("--seeds") { Description = "seeds per method (default 3; --quick: 1)" };
+        var methods = new Option<string[]>("--methods") { Description = "only these method labels", AllowMultipleArgumentsPerToken = true };
+        var cmd = new Command("vl-mini", "VL-BART at small scale (Tables 4 and 5b): a BART pretrained here reads a frozen ViT's patch features; " +
+            "VQA-, GQA-, NLVR2-style questions and captions on digits and garments, trained together") { quick, outDir, seeds, methods };
+        cmd.SetAction(p =>
+        {
+            var s = Cli.WithFlags(Flags, () => VlBench.Setup(p.GetValue(quick)).Select(p.GetValue(methods), p.GetValue(seeds)));
+            string dir = p.GetValue(outDir)!;
+            string command = "./coefftune " + string.Join(" ", Environment.GetCommandLineArgs().Skip(1));
+            var report = VlBench.Run(s, dir, command, Console.Out);
             Console.WriteLine(report.Markdown);
             return 0;
         });

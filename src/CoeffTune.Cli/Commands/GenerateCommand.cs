@@ -15,7 +15,7 @@ public static class GenerateCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "a BART folder in Hugging Face's layout: config.json, model.safetensors, and tokenizer files (tokenizer.json, or vocab.json + merges.txt) for text", Required = true };
+        var model = new Option<string>("--model") { Description = "a BART folder in Hugging Face's layout: config.json, model.safetensors, and tokenizer files (tokenizer.json, or vocab.json + merges.txt) for text; or bart-brown, the BART pretrained here (on first use)", Required = true };
         var adapter = new Option<string?>("--adapter") { Description = "an adapter folder trained on this model (LoRA, DoRA, Coeff-Tuning, ...)" };
         var beams = new Option<int>("--beams") { Description = "beams; 1 is greedy decoding", DefaultValueFactory = _ => 1 };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "tokens generated at most, EOS included", DefaultValueFactory = _ => 20 };
@@ -47,7 +47,9 @@ public static class GenerateCommand
         if (texts.Length == 0 && inputIds.Length == 0) throw new ArgumentException("no input: give source texts, or --input-ids 0,31414,2");
         if (texts.Length > 0 && inputIds.Length > 0) throw new ArgumentException("give source texts or --input-ids, not both");
         if (!Directory.Exists(modelPath) && !File.Exists(modelPath))
-            throw new ArgumentException($"--model {modelPath}: no such folder; give a BART folder with config.json and model.safetensors");
+            modelPath = Training.BartPretraining.FolderFor(modelPath, log: Console.Error)
+                ?? throw new ArgumentException($"--model {modelPath}: no such folder, nor a BART pretrained here ({Training.BartPretrainOptions.DefaultName}, " +
+                    $"{Training.BartPretrainOptions.QuickName}); give a BART folder with config.json and model.safetensors");
         var folder = Directory.Exists(modelPath) ? modelPath : Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
         var (model, _) = BartCheckpoint.Load(modelPath);
         using (model)

@@ -152,4 +152,14 @@ public sealed class VisionTransformer : TransformerClassifier
         }
         return norm.call(x).select(1, 0).MoveToOuterDisposeScope();
     }
+
+    /// <summary>The last layer's normalised patch tokens (B, patches, dim) of images (B, C, H, W), the class token left out: what a vision–language model reads.</summary>
+    public Tensor PatchTokens(Tensor images)
+    {
+        using var scope = NewDisposeScope();
+        var x = patch_embed.call(images);
+        x = cat(new[] { cls_token.expand(x.shape[0], -1, -1), x }, 1) + pos_embed;
+        foreach (var block in blocks) x = block.call(x);
+        return norm.call(x).narrow(1, 1, Config.Patches).MoveToOuterDisposeScope();
+    }
 }
