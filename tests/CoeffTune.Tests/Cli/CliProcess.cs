@@ -2,7 +2,7 @@ using System.Diagnostics;
 
 namespace CoeffTune.Tests.Cli;
 
-/// <summary>Runs the built coefftune command as a child process, as a user would.</summary>
+/// <summary>Runs the built coefftune command as a child process, as a user would, on one thread unless OMP_NUM_THREADS says otherwise.</summary>
 internal static class CliProcess
 {
     public static string Executable => Path.Combine(AppContext.BaseDirectory, "CoeffTune.Cli");
@@ -12,6 +12,8 @@ internal static class CliProcess
         var psi = new ProcessStartInfo(Executable) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["COEFFTUNE_CACHE"] = CoeffTune.Assets.AssetCache.Default.Root;
+        // The tests run side by side on few cores: a child that also spreads over every core only makes them wait on each other.
+        if (Environment.GetEnvironmentVariable("OMP_NUM_THREADS") is null) psi.Environment["OMP_NUM_THREADS"] = "1";
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
