@@ -176,9 +176,10 @@ public static class ConceptBench
                 for (int seed = 0; seed < s.Seeds; seed++)
                 {
                     done++;
+                    bool finished = File.Exists(Path.Combine(RunDir(outDir, concept.Name, m.Label, seed), ResultFile));
                     var row = OneRun(s, pipeline, judge, features, concept, conceptDirs[concept.Name], conceptFeatures, prompts, m, seed, outDir, log);
                     runs.Add(row);
-                    log.WriteLine($"[{done}/{total}] {concept.Name} {m.Label} seed {seed}: fidelity {row.Scores.Fidelity:F3}, alignment {row.Scores.Alignment:F3}, " +
+                    if (!finished) log.WriteLine($"[{done}/{total}] {concept.Name} {m.Label} seed {seed}: fidelity {row.Scores.Fidelity:F3}, alignment {row.Scores.Alignment:F3}, " +
                         $"diversity {row.Scores.Diversity:F3}, recognition {row.Scores.Recognition:F3} ({row.TrainSeconds:F0} s training, {row.SampleSeconds:F0} s sampling)");
                 }
         }

@@ -97,9 +97,12 @@ public sealed class BenchCommandTests(Xunit.Abstractions.ITestOutputHelper outpu
 
         // A second run reads every finished run back instead of training again, and reports the same numbers.
         var first = methods.GetRawText();
+        var oneResult = Path.Combine(dir, "runs", "bag-1", "lora", "seed0", "result.json");
+        var written = File.GetLastWriteTimeUtc(oneResult);
         var again = CliProcess.Run(Timeout, "bench", "concept", "--quick", "--out", dir);
         Assert.True(again.Code == 0, again.Err);
         Assert.DoesNotContain("[1/8]", again.Out);
+        Assert.Equal(written, File.GetLastWriteTimeUtc(oneResult));
         Assert.Equal(first, JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "concept.json"))).RootElement.GetProperty("methods").GetRawText());
     }
 
