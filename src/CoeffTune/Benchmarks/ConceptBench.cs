@@ -160,8 +160,11 @@ public static class ConceptBench
         log.WriteLine($"{s.Dit.CacheName}: validation noise MSE {pipeline.Base.ValidationLoss:F4}; judge: class {judge.Info.ClassAccuracy:P1}, attribute {judge.Info.AttributeAccuracy:P1} on held-out images");
 
         var quality = Quality(s, pipeline, judge, features, outDir, cache, log);
-        var concepts = Concepts(s, features, cache, log);
-        var conceptDirs = concepts.ToDictionary(c => c.Name, c => WriteConcept(c, outDir, cache));
+        // Each source's training images, loaded once for all concepts.
+        var loaded = new Dictionary<string, ImageDataset>();
+        ImageDataset TrainImages(string task) => loaded.TryGetValue(task, out var d) ? d : loaded[task] = TaskCatalog.Load(task, cache, log).ImageTrain;
+        var concepts = Concepts(s, features, TrainImages);
+        var conceptDirs = concepts.ToDictionary(c => c.Name, c => WriteConcept(c, outDir, TrainImages(c.Task)));
         var runs = new List<ConceptRunResult>();
         var baseRuns = new List<ConceptRunResult>();
         int total = concepts.Count * s.Methods.Count * s.Seeds, done = 0;
@@ -258,14 +261,14 @@ public static class ConceptBench
     }
 
     /// <summary>The concepts: for each of <see cref="ConceptBenchSetup.ConceptClasses"/> (up to the setup's count), a seeded anchor and its nearest neighbours.</summary>
-    public static List<ConceptSpec> Concepts(ConceptBenchSetup s, ImageFeatures features, AssetCache cache, TextWriter log)
+    public static List<ConceptSpec> Concepts(ConceptBenchSetup s, ImageFeatures features, Func<string, ImageDataset> trainImages)
     {
         var list = new List<ConceptSpec>();
         var taken = new HashSet<(string, int)>();
         var counts = new Dictionary<string, int>();
         foreach (var (k, (task, label, name, medium)) in ConceptBenchSetup.ConceptClasses.Take(s.Concepts).Index())
         {
-            var data = TaskCatalog.Load(task, cache, log).ImageTrain;
+            var data = trainImages(task);
             var rng = new Random(1000 + k);
             var pool = Enumerable.Range(0, data.Count).Where(i => data.Labels[i] == label && !taken.Contains((task, i))).ToArray();
             rng.Shuffle(pool);
@@ -285,12 +288,12 @@ public static class ConceptBench
         return list;
     }
 
-    /// <summary>Writes a concept's images as PNG files into &lt;out&gt;/concepts/&lt;name&gt; (once) and returns the folder.</summary>
-    public static string WriteConcept(ConceptSpec c, string outDir, AssetCache cache)
+    /// <summary>Writes a concept's images (from <paramref name="trainImages"/>, its task's training images) as PNG files into &lt;out&gt;/concepts/&lt;name&gt; (once) and returns the folder.</summary>
+    public static string WriteConcept(ConceptSpec c, string outDir, ImageDataset trainImages)
     {
         var dir = Path.Combine(outDir, "concepts", c.Name);
         if (Directory.Exists(dir) && Directory.GetFiles(dir, "*.png").Length == c.Indices.Length) return dir;
-        var data = TaskCatalog.Load(c.Task, cache).ImageTrain.Subset(c.Indices);
+        var data = trainImages.Subset(c.Indices);
         using var images = ImageJudge.FromUnit(data);
         ImageGrid.WriteEach(images, dir, "image-");
         return dir;
