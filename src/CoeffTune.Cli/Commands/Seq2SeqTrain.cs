@@ -11,7 +11,7 @@ public static class Seq2SeqTrain
         var options = new Seq2SeqFineTuneOptions
         {
             Model = o.Model, Task = o.Task, Method = o.Method, MethodOptions = o.MethodOptions,
-            TrainSize = o.TrainSize, ValidationSize = o.ValidationSize, MaxTokens = o.MaxTokens, Train = o.Train,
+            TrainSize = o.TrainSize, ValidationSize = o.ValidationSize, TestSize = o.TestSize, MaxTokens = o.MaxTokens, Train = o.Train,
             OutDir = o.OutDir, Resume = o.Resume, AllowSettingChanges = o.AllowSettingChanges, Encoding = encoding,
         };
         var result = Cli.WithFlags(TrainFlags.Settings, () =>
@@ -21,6 +21,11 @@ public static class Seq2SeqTrain
         Console.WriteLine($"{result.Recipe}: best epoch {result.Training.BestEpoch} of {result.Training.History.Count}: validation BLEU {F("bleu")}, " +
             $"exact match {F("exact_match")}, token accuracy {F("token_accuracy")}, loss {v.Loss.ToString("0.####", CultureInfo.InvariantCulture)} " +
             $"({result.TrainExamples} training pairs, {result.ValidationExamples} validation pairs, {result.Training.Seconds:0} s)");
+        if (result.Test is { } t)
+        {
+            string T(string key) => t.Metrics.TryGetValue(key, out var x) ? x.ToString("0.###", CultureInfo.InvariantCulture) : "-";
+            Console.WriteLine($"test ({result.TestExamples} held-out pairs): BLEU {T("bleu")}, exact match {T("exact_match")}, token accuracy {T("token_accuracy")}");
+        }
         Console.WriteLine(result.Trainable.ToString());
         Console.WriteLine($"adapter: {result.AdapterDir}");
         return 0;

@@ -7,6 +7,7 @@ using CoeffTune.Generation;
 using CoeffTune.Methods;
 using CoeffTune.Models;
 using CoeffTune.Text;
+using TorchSharp;
 
 namespace CoeffTune.Training;
 
@@ -21,8 +22,15 @@ public sealed record Seq2SeqFineTuneOptions
     public IReadOnlyDictionary<string, JsonObject>? MethodOptions { get; init; }
     /// <summary>Pairs to train on, at most (the rest of the file after the validation pairs when null).</summary>
     public int? TrainSize { get; init; }
-    /// <summary>Pairs held out for validation (model selection by BLEU), drawn by the seed.</summary>
+    /// <summary>Pairs held out for validation (model selection by BLEU), drawn by the seed from the pairs not held out for testing.</summary>
     public int ValidationSize { get; init; } = 100;
+    /// <summary>
+    /// Test pairs, at most: a fixed share (<see cref="TestFraction"/>) of the file is held out by the catalogue's hold-out
+    /// seed, the same for every run and recipe, and the best epoch's adapter is scored on it (null: all of that share).
+    /// </summary>
+    public int? TestSize { get; init; }
+    /// <summary>Share of the file's pairs held out for testing; 0 holds none out.</summary>
+    public double TestFraction { get; init; } = 0.2;
     /// <summary>Tokens kept per source and per target, special tokens included.</summary>
     public int MaxTokens { get; init; } = 128;
     public double LabelSmoothing { get; init; }
@@ -34,14 +42,16 @@ public sealed record Seq2SeqFineTuneOptions
 }
 
 /// <summary>What a sequence-to-sequence run produced: its training history, the best validation, the adapter.</summary>
-public sealed record Seq2SeqFineTuneResult(TrainResult Training, TrainableReport Trainable, string Recipe, string AdapterDir, int TrainExamples, int ValidationExamples);
+public sealed record Seq2SeqFineTuneResult(TrainResult Training, TrainableReport Trainable, string Recipe, string AdapterDir, int TrainExamples, int ValidationExamples,
+    Evaluation? Test, int TestExamples);
 
 /// <summary>
 /// Fine-tunes a BART folder on source/target pairs with a recipe: the pairs are tokenized by the folder's tokenizer
 /// (cut to <see cref="Seq2SeqFineTuneOptions.MaxTokens"/>), split by the seed, trained by teacher forcing, evaluated
 /// every epoch by greedy generation (BLEU-4 picks the best epoch), and the best adapter is written to
-/// <c>OUT/adapter</c> with <c>OUT/result.json</c> and <c>OUT/metrics.jsonl</c> beside it. There is no test split:
-/// the file's pairs are training and validation only.
+/// <c>OUT/adapter</c> with <c>OUT/result.json</c> and <c>OUT/metrics.jsonl</c> beside it. A fixed share of the file's
+/// pairs is held out for testing (the same pairs for every seed and recipe); the best adapter's scores on them are the
+/// run's result.
 /// </summary>
 public static class Seq2SeqFineTune
 {
@@ -65,9 +75,16 @@ public static class Seq2SeqFineTune
         var train = o.Train.Validate();
         if (o.MaxTokens < 4) throw new ArgumentOutOfRangeException(nameof(o.MaxTokens), o.MaxTokens, "max tokens must be at least 4");
         if (o.ValidationSize < 1) throw new ArgumentOutOfRangeException(nameof(o.ValidationSize), o.ValidationSize, "validation size must be at least 1");
+        if (o.TestSize is < 0) throw new ArgumentOutOfRangeException(nameof(o.TestSize), o.TestSize, "test size must be at least 0");
+        if (!(o.TestFraction is >= 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(o.TestFraction), o.TestFraction, "the test share must be in [0, 1)");
         var pairs = TextFileReader.ReadPairs(o.Task, encoding: o.Encoding);
-        if (pairs.Count <= o.ValidationSize)
-            throw new ArgumentException($"{o.Task}: {pairs.Count} pairs leave none to train on after {o.ValidationSize} for validation");
+        // The held-out pairs depend on the file alone: the first share of a permutation by the fixed hold-out seed.
+        var heldOrder = Trainer<Seq2SeqBatch>.Permutation(pairs.Count, TaskCatalog.HoldOutSeed, 0);
+        int held = (int)Math.Round(o.TestFraction * pairs.Count);
+        var testIndices = heldOrder.Take(o.TestSize is int t ? Math.Min(t, held) : held).ToList();
+        var poolIndices = heldOrder.Skip(held).OrderBy(i => i).ToList();
+        if (poolIndices.Count <= o.ValidationSize)
+            throw new ArgumentException($"{o.Task}: {pairs.Count} pairs leave none to train on after {held} held out for testing and {o.ValidationSize} for validation");
         var folder = Directory.Exists(o.Model) ? o.Model : Path.GetDirectoryName(Path.GetFullPath(o.Model))!;
         var (model, _) = BartCheckpoint.Load(o.Model);
         using (model)
@@ -79,16 +96,18 @@ public static class Seq2SeqFineTune
             var examples = pairs.Select(p => new Seq2SeqExample(tokenizer.Encode(p.Source), tokenizer.Encode(p.Target))).ToList();
             int cut = pairs.Count(p => tokenizer.Tokenize(p.Source).Truncated || tokenizer.Tokenize(p.Target).Truncated);
             if (cut > 0) log?.WriteLine($"{cut} of {pairs.Count} pairs were longer than {maxLength} tokens and were cut");
-            var order = Trainer<Seq2SeqBatch>.Permutation(examples.Count, train.Seed, -1);
+            var order = Trainer<Seq2SeqBatch>.Permutation(poolIndices.Count, train.Seed, -1).Select(i => poolIndices[i]).ToList();
             var validation = order.Take(o.ValidationSize).Select(i => examples[i]).ToList();
             var rest = order.Skip(o.ValidationSize).Select(i => examples[i]);
+            var test = testIndices.Select(i => examples[i]).ToList();
             var training = (o.TrainSize is int n ? rest.Take(n) : rest).ToList();
 
             var configs = Recipe.Parse(o.Method, o.MethodOptions);
             if (configs.Any(c => c.Method == "linear"))
                 throw new ArgumentException($"recipe '{o.Method}': linear trains a classification head, and a sequence-to-sequence model has none");
             var peft = PeftModel.Wrap(model, BartForConditionalGeneration.Architecture, Array.Empty<string>(), configs.ToArray());
-            log?.WriteLine($"{peft.Recipe} on {Path.GetFileName(o.Task)}: {training.Count} training pairs, {validation.Count} validation pairs; {peft.Report()}");
+            log?.WriteLine($"{peft.Recipe} on {Path.GetFileName(o.Task)}: {training.Count} training pairs, {validation.Count} validation pairs, " +
+                $"{test.Count} test pairs; {peft.Report()}");
             var c = model.Config;
             var objective = new Seq2SeqObjective(o.LabelSmoothing,
                 new GenerationOptions { MaxNewTokens = Math.Min(validation.Max(e => e.Target.Length), c.MaxPositionEmbeddings - 1) },
@@ -107,12 +126,18 @@ public static class Seq2SeqFineTune
                 new Seq2SeqExamples(validation, c.PadTokenId, c.DecoderStartTokenId), o.OutDir, o.Resume);
             var adapterDir = Path.Combine(o.OutDir, "adapter");
             AdapterFile.Save(peft, adapterDir, Path.GetFullPath(o.Model));
+            // The trainer leaves the best epoch's weights in the model: the test scores are the saved adapter's.
+            var testEval = test.Count == 0 ? null
+                : objective.Evaluate(model, new Seq2SeqExamples(test, c.PadTokenId, c.DecoderStartTokenId), train.BatchSize, torch.device(train.Device));
             var summary = new JsonObject
             {
                 ["recipe"] = peft.Recipe, ["task"] = o.Task, ["model"] = o.Model, ["trainable"] = peft.Report().Total,
                 ["best_epoch"] = result.BestEpoch, ["steps"] = result.Steps, ["seconds"] = result.Seconds,
                 ["validation"] = JsonSerializer.SerializeToNode(result.BestValidation.Metrics),
                 ["validation_loss"] = result.BestValidation.Loss,
+                ["test_pairs"] = test.Count,
+                ["test"] = testEval is null ? null : JsonSerializer.SerializeToNode(testEval.Metrics),
+                ["test_loss"] = testEval?.Loss,
             };
             // One line per evaluation, as the classification runs write it, with the objective's metrics.
             var metrics = result.History.Select(m => new JsonObject
@@ -123,7 +148,7 @@ public static class Seq2SeqFineTune
             }.ToJsonString());
             IO.AtomicFile.WriteAllText(Path.Combine(o.OutDir, "metrics.jsonl"), string.Join('\n', metrics) + '\n');
             IO.AtomicFile.WriteAllText(Path.Combine(o.OutDir, "result.json"), summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            return new Seq2SeqFineTuneResult(result, peft.Report(), peft.Recipe, adapterDir, training.Count, validation.Count);
+            return new Seq2SeqFineTuneResult(result, peft.Report(), peft.Recipe, adapterDir, training.Count, validation.Count, testEval, test.Count);
         }
     }
 }

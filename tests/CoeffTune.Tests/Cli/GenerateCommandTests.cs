@@ -130,11 +130,14 @@ public sealed class GenerateCommandTests : IDisposable
             "--val-size", "4", "--epochs", "3", "--batch-size", "4", "--lr", "0.01", "--out", run);
         Assert.True(code == 0, stderr + stdout);
         Assert.Contains("validation BLEU", stdout);
-        Assert.Contains("12 training pairs, 4 validation pairs", stdout);
+        Assert.Contains("9 training pairs, 4 validation pairs, 3 test pairs", stderr + stdout);
+        Assert.Contains("test (3 held-out pairs): BLEU", stdout);
         var result = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "result.json")))!;
         Assert.Equal("coeff+lora", result["recipe"]!.GetValue<string>());
         Assert.InRange(result["validation"]!["bleu"]!.GetValue<double>(), 0, 100);
         Assert.InRange(result["validation"]!["token_accuracy"]!.GetValue<double>(), 0, 1);
+        Assert.Equal(3, result["test_pairs"]!.GetValue<int>());
+        Assert.InRange(result["test"]!["bleu"]!.GetValue<double>(), 0, 100);
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "adapter", AdapterFile.ConfigName)))!;
         Assert.Equal("SEQ_2_SEQ_LM", config["task_type"]!.GetValue<string>());
 
