@@ -19,6 +19,15 @@ public static class TrainCommand
             var o = f.Read(p);
             if (o.Task.StartsWith(ConceptTrain.TaskPrefix, StringComparison.Ordinal)) return ConceptTrain.Run(p, f, o);
             if (p.GetResult(f.Token) is { Implicit: false }) throw new ArgumentException($"--token applies to concept:DIR tasks only, not --task {o.Task}");
+            // A BART pretrained here is named like a cached asset; it is pretrained first when it is not cached.
+            if (!Directory.Exists(o.Model) && !File.Exists(o.Model) && BartPretrainOptions.FromCacheName(o.Model) is not null)
+                o = o with { Model = BartPretraining.FolderFor(o.Model, log: ConsoleProgress.Log)! };
+            if (o.Task == VisionLanguage.VlFineTune.TaskName)
+            {
+                if (!Seq2SeqFineTune.IsSeq2SeqModel(o.Model))
+                    throw new ArgumentException($"--task {o.Task} trains VL-BART: --model must be a BART folder or {BartPretrainOptions.DefaultName}, not {o.Model}");
+                return VlTrain.Run(p, f, o);
+            }
             if (Seq2SeqFineTune.IsSeq2SeqModel(o.Model)) return Seq2SeqTrain.Run(o, p.GetValue(f.Encoding)!);
             var result = Cli.WithFlags(TrainFlags.Settings, () => ConsoleProgress.Run($"{o.Method} on {o.Task}", obs => FineTune.Run(o, obs, ConsoleProgress.Log)));
             Report.Write(result, o.OutDir);
@@ -41,7 +50,7 @@ public sealed class TrainFlags
         ["model"] = "--model",
     };
 
-    public readonly Option<string> Model = new("--model") { Description = "auto (minilm for text, the ViT pretrained here for images), minilm, arctic-xs, vit-fmnist, a .onnx/.safetensors path, a BART folder (a source/target task), or dit-fmnist (with concept:DIR)", DefaultValueFactory = _ => "auto" };
+    public readonly Option<string> Model = new("--model") { Description = "auto (minilm for text, the ViT pretrained here for images), minilm, arctic-xs, vit-fmnist, a .onnx/.safetensors path, a BART folder or bart-brown (a source/target task, or vl-mini), or dit-fmnist (with concept:DIR)", DefaultValueFactory = _ => "auto" };
     public readonly Option<string> Task = new("--task") { Description = "fashion-mnist, fashion-coarse, mnist, mnist-rotation, digits, spam, brown, a path (image folder, IDX, CSV/TSV/JSONL; with a BART model, source and target columns), or concept:DIR (a text-to-image model learns \"a photo of sks\" from DIR's images)", Required = true };
     public readonly MethodOptions Methods = new();
     public readonly Option<int> TrainSize = new("--train-size") { Description = "training examples drawn from the task's pool", DefaultValueFactory = _ => 800 };
@@ -63,11 +72,12 @@ public sealed class TrainFlags
     public readonly Option<bool> AllowChanges = new("--allow-changes") { Description = "with --resume: continue even where a setting differs from the checkpoint's (otherwise refused, naming it)" };
     public readonly Option<string> Device = new("--device") { Description = "cpu, cuda, cuda:1, ...", DefaultValueFactory = _ => "cpu" };
     public readonly Option<string> Token = new("--token") { Description = "concept:DIR tasks: the rare word that comes to name the concept", DefaultValueFactory = _ => "sks" };
+    public readonly Option<string> Vision = new("--vision") { Description = "vl-mini: the frozen vision tower, the ViT pretrained here (vit-fmnist, or vit-fmnist-NxE: N images, E epochs)", DefaultValueFactory = _ => "vit-fmnist" };
     public readonly Option<string> Medium = new("--medium") { Description = "concept:DIR tasks: the word for a picture in the captions, as in pretraining (photo for clothes, image for digits)", DefaultValueFactory = _ => "photo" };
 
     public void AddTo(Command cmd)
     {
-        foreach (var o in new Option[] { Model, Task, TrainSize, ValSize, TestSize, Epochs, MaxSteps, Lr, Wd, BatchSize, Seed, MaxTokens, Heads, Pooling, SkipBad, Encoding, Out, Resume, AllowChanges, Device, Token, Medium })
+        foreach (var o in new Option[] { Model, Task, TrainSize, ValSize, TestSize, Epochs, MaxSteps, Lr, Wd, BatchSize, Seed, MaxTokens, Heads, Pooling, SkipBad, Encoding, Out, Resume, AllowChanges, Device, Token, Medium, Vision })
             cmd.Options.Add(o);
         Methods.AddTo(cmd);
     }

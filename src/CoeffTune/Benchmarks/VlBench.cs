@@ -149,38 +149,8 @@ public static class VlBench
     public static (string Markdown, string Json) Files(VlBenchSetup s, string outDir) =>
         (Path.Combine(outDir, $"{s.Name}.md"), Path.Combine(outDir, $"{s.Name}.json"));
 
-    /// <summary>The tasks' examples and the frozen tower's features of their images (training images, held-out images).</summary>
-    public sealed record Data(List<VlExample> Train, List<VlExample> Validation, List<VlExample> Test, VlFeatures PoolFeatures, VlFeatures TestFeatures) : IDisposable
-    {
-        public void Dispose()
-        {
-            PoolFeatures.Dispose();
-            TestFeatures.Dispose();
-        }
-    }
-
-    /// <summary>
-    /// Makes the examples (fixed by the catalogue's hold-out seed, the same for every run) and runs the frozen ViT on
-    /// their images once.
-    /// </summary>
-    public static Data MakeData(VlBenchSetup s, TextWriter log)
-    {
-        var mnist = TaskCatalog.Load("mnist", log: log);
-        var fashion = TaskCatalog.Load("fashion-mnist", log: log);
-        var (digitPool, digitTest) = (mnist.ImageTrain, mnist.ImageTest);
-        var (garmentPool, garmentTest) = (fashion.ImageTrain, fashion.ImageTest);
-        int baseSeed = TaskCatalog.HoldOutSeed;
-        List<VlExample> Make(int count, ImageDataset digits, ImageDataset garments, int offset) =>
-            VlTasks.Names.SelectMany((t, i) => VlTasks.Generate(t, count, digits.Labels, garments.Labels, baseSeed + offset + i)).ToList();
-        var train = Make(s.TrainPerTask, digitPool, garmentPool, 100);
-        var validation = Make(s.ValidationPerTask, digitPool, garmentPool, 200);
-        var test = Make(s.TestPerTask, digitTest, garmentTest, 300);
-        var vitInfo = VitPretraining.Ensure(s.Vit, log: log);
-        using var vit = VitPretraining.Load(vitInfo, 10);
-        var pool = VlFeatures.Compute(vit, train.Concat(validation), digitPool, garmentPool);
-        var held = VlFeatures.Compute(vit, test, digitTest, garmentTest);
-        return new Data(train, validation, test, pool, held);
-    }
+    /// <summary>The examples of the setup's sizes and the frozen tower's features of their images.</summary>
+    public static VlData MakeData(VlBenchSetup s, TextWriter log) => VlData.Make(s.TrainPerTask, s.ValidationPerTask, s.TestPerTask, s.Vit, log);
 
     public static VlReport Run(VlBenchSetup s, string outDir, string command, TextWriter log, CancellationToken cancellation = default)
     {
@@ -216,44 +186,20 @@ public static class VlBench
     }
 
     /// <summary>One method and seed: BART and a fresh projection (initialised by the seed), the adapter trained, the best epoch's adapter tested.</summary>
-    public static VlRunResult RunOne(VlBenchSetup s, BenchMethod m, int seed, PretrainedBart bart, Data data, TextTokenizer tokenizer, string dir,
+    public static VlRunResult RunOne(VlBenchSetup s, BenchMethod m, int seed, PretrainedBart bart, VlData data, TextTokenizer tokenizer, string dir,
         TextWriter log, CancellationToken cancellation = default)
     {
         var clock = Stopwatch.StartNew();
         var (loaded, _) = BartCheckpoint.Load(bart.Folder);
-        torch.manual_seed(seed);
-        using var vl = new VisionLanguageBart(loaded, data.PoolFeatures.Width);
-        var peft = PeftModel.Wrap(vl, BartForConditionalGenerationArchitecture, vl.AlwaysTrained(), m.Configs.ToArray());
-        var objective = new VlObjective(ids => tokenizer.Decode(ids), new GenerationOptions { MaxNewTokens = s.MaxNewTokens });
-        var config = vl.Config;
-        var train = new VlExamples(data.Train, data.PoolFeatures, tokenizer, config);
-        var validation = new VlExamples(data.Validation, data.PoolFeatures, tokenizer, config);
-        var test = new VlExamples(data.Test, data.TestFeatures, tokenizer, config);
-        var trainer = new Trainer<VlBatch>(peft, objective, s.Train with { Seed = seed }, new EpochLog(log, m.Label, seed))
+        var settings = new JsonObject
         {
-            RunSettings = new JsonObject
-            {
-                ["bench"] = s.Name, ["bart"] = s.Bart.CacheName, ["vit"] = s.Vit.CacheName, ["train_per_task"] = s.TrainPerTask,
-                ["validation_per_task"] = s.ValidationPerTask, ["max_new_tokens"] = s.MaxNewTokens,
-            },
+            ["bench"] = s.Name, ["bart"] = s.Bart.CacheName, ["vit"] = s.Vit.CacheName, ["train_per_task"] = s.TrainPerTask,
+            ["validation_per_task"] = s.ValidationPerTask, ["max_new_tokens"] = s.MaxNewTokens,
         };
-        var result = trainer.Fit(train, validation, dir, resume: true, cancellation);
-        var history = result.History.Select(h => new JsonObject
-        {
-            ["epoch"] = h.Epoch, ["step"] = h.Step, ["train_loss"] = h.TrainLoss, ["val_loss"] = h.Validation.Loss,
-            ["val_metrics"] = JsonSerializer.SerializeToNode(h.Validation.Metrics), ["seconds"] = h.Seconds, ["best"] = h.Epoch == result.BestEpoch,
-        }.ToJsonString());
-        IO.AtomicFile.WriteAllText(Path.Combine(dir, "metrics.jsonl"), string.Join('\n', history) + '\n');
-        var eval = objective.Evaluate(vl, test, s.Train.BatchSize, torch.device(s.Train.Device));
-        var tasks = VlTasks.Names.ToDictionary(t => t, t => eval.Metrics[t]);
-        // A few test answers per task beside the scores, to read what the model says.
-        var samples = new JsonArray();
-        foreach (var t in VlTasks.Names)
-            foreach (int i in Enumerable.Range(0, data.Test.Count).Where(i => data.Test[i].Task == t).Take(5))
-                samples.Add(new JsonObject { ["task"] = t, ["question"] = data.Test[i].Question, ["answer"] = data.Test[i].Answer, ["output"] = objective.LastOutputs[i] });
-        IO.AtomicFile.WriteAllText(Path.Combine(dir, "samples.json"), samples.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        return new VlRunResult(m.Label, seed, tasks, eval.Metrics[VlObjective.MeanMetric], result.BestValidation.Accuracy, result.BestEpoch,
-            peft.Report().Total, clock.Elapsed.TotalSeconds);
+        var r = VlFineTune.Fit(loaded, m.Configs, data, tokenizer, s.Train with { Seed = seed }, s.MaxNewTokens, dir, resume: true, settings,
+            new EpochLog(log, m.Label, seed), TextWriter.Null, cancellation: cancellation);
+        return new VlRunResult(m.Label, seed, r.Test, r.TestMean, r.Training.BestValidation.Accuracy, r.Training.BestEpoch, r.Trainable.Total,
+            clock.Elapsed.TotalSeconds);
     }
 
     /// <summary>One line per epoch's validation: the training loss and the task scores.</summary>
@@ -263,8 +209,6 @@ public static class VlBench
             log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {method} seed {seed} epoch {m.Epoch}: train loss {m.TrainLoss:F3}, val loss {m.Validation.Loss:F3}, " +
                 $"{string.Join(", ", m.Validation.Metrics.Select(kv => $"{kv.Key} {kv.Value:F1}"))}{(best ? " (best)" : "")}"));
     }
-
-    private const string BartForConditionalGenerationArchitecture = Models.BartForConditionalGeneration.Architecture;
 
     private static VlRunResult ReadResult(string path)
     {

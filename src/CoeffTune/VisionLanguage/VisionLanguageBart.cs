@@ -41,6 +41,8 @@ public sealed class VisionLanguageBart : nn.Module
     public readonly Linear visual_projection;
 
     public const string ProjectionName = nameof(visual_projection);
+    /// <summary>The architecture tag of its adapters: VL-BART has no Hugging Face layout, so their keys are this library's module paths.</summary>
+    public const string Architecture = "vl-bart";
     public BartConfig Config => bart.Config;
 
     public VisionLanguageBart(BartForConditionalGeneration bart, int visionWidth) : base(nameof(VisionLanguageBart))
