@@ -16,16 +16,18 @@ namespace CoeffTune.Cli;
 /// </summary>
 public sealed record AdapterSource(string AdapterDir, string? RunDir, AdapterInfo Info)
 {
-    public string? SplitPath => RunDir is null ? null : Path.Combine(RunDir, FineTune.SplitFile);
+    public const string RunResultFile = "result.json";
+    public string? SplitPath => RunDir is null || !File.Exists(Path.Combine(RunDir, FineTune.SplitFile)) ? null : Path.Combine(RunDir, FineTune.SplitFile);
 
     public static AdapterSource Resolve(string dir, string flag = "--adapter")
     {
         if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"{flag} {dir}: folder not found");
         var inner = Path.Combine(dir, FineTune.AdapterFolder);
-        if (Directory.Exists(inner) && File.Exists(Path.Combine(dir, FineTune.SplitFile)))
+        // A classification run keeps its split; a sequence-to-sequence run its result (its test pairs follow from the file).
+        if (Directory.Exists(inner) && (File.Exists(Path.Combine(dir, FineTune.SplitFile)) || File.Exists(Path.Combine(dir, RunResultFile))))
             return new AdapterSource(inner, dir, AdapterFile.ReadInfo(inner));
         if (!File.Exists(Path.Combine(dir, AdapterFile.ConfigName)))
-            throw new FileNotFoundException($"{flag} {dir}: neither an adapter folder ({AdapterFile.ConfigName}) nor a run folder ({FineTune.AdapterFolder}/ and {FineTune.SplitFile})");
+            throw new FileNotFoundException($"{flag} {dir}: neither an adapter folder ({AdapterFile.ConfigName}) nor a run folder ({FineTune.AdapterFolder}/ and {FineTune.SplitFile} or {RunResultFile})");
         return new AdapterSource(dir, null, AdapterFile.ReadInfo(dir));
     }
 

@@ -44,6 +44,8 @@ public static class EvalCommand
     {
         if (batchSize < 1) throw new ArgumentException($"--batch-size {batchSize}: must be at least 1");
         var src = AdapterSource.Resolve(adapterDir);
+        if (src.Info.Architecture == Models.BartForConditionalGeneration.Architecture)
+            return RunSeq2Seq(src, taskName, modelName, batchSize, device, maxTokensFlag ?? 128, asJson);
         taskName ??= src.RunDir is not null ? RunFinal(src.RunDir, "task")?.GetString() ?? throw new InvalidDataException($"{src.RunDir}: its metrics name no task; pass --task")
             : throw new ArgumentException($"--task is required when --adapter {adapterDir} is an adapter folder, not a run folder");
         int maxTokens = maxTokensFlag ?? (src.RunDir is not null && RunFinal(src.RunDir, "max_tokens") is { } mt ? mt.GetInt32() : 128);
@@ -94,6 +96,39 @@ public static class EvalCommand
         AnsiConsole.MarkupLine($"{Cli.Escape(task.Name)}: {adapted.Examples} examples from {Cli.Escape(testSet)}");
         AnsiConsole.Write(t);
         AnsiConsole.MarkupLine(Cli.Escape($"note: {DisabledNote}"));
+        return 0;
+    }
+
+    /// <summary>A BART adapter: BLEU-4, exact match and token accuracy on the test pairs its training held out of a source/target file.</summary>
+    private static int RunSeq2Seq(AdapterSource src, string? taskName, string? modelName, int batchSize, string device, int maxTokens, bool asJson)
+    {
+        JsonNode? runResult = src.RunDir is { } run && File.Exists(Path.Combine(run, "result.json")) ? JsonNode.Parse(File.ReadAllText(Path.Combine(run, "result.json"))) : null;
+        taskName ??= runResult?["task"]?.GetValue<string>()
+            ?? throw new ArgumentException($"--task is required when --adapter {src.AdapterDir} is an adapter folder: the source/target file it was trained on");
+        var model = modelName ?? src.Info.BaseName ?? throw new ArgumentException($"{src.AdapterDir}: the adapter names no base model; pass --model");
+        if (!Directory.Exists(model) && !File.Exists(model))
+            model = BartPretraining.FolderFor(model, log: Console.Error)
+                ?? throw new ArgumentException($"--model {model}: no such folder, nor a BART pretrained here ({BartPretrainOptions.DefaultName}, {BartPretrainOptions.QuickName})");
+        var (adapted, disabled, recipe, pairs) = Seq2SeqFineTune.Evaluate(model, src.AdapterDir, taskName, batchSize, device, maxTokens);
+        static JsonObject Scores(Evaluation e) => new()
+        {
+            ["bleu"] = e.Metrics["bleu"], ["exact_match"] = e.Metrics["exact_match"], ["token_accuracy"] = e.Metrics["token_accuracy"], ["loss"] = e.Loss,
+        };
+        if (asJson)
+        {
+            Console.WriteLine(new JsonObject
+            {
+                ["adapter"] = src.AdapterDir, ["task"] = taskName, ["model"] = model, ["recipe"] = recipe, ["test_set"] = "the file's held-out pairs",
+                ["examples"] = pairs, ["adapted"] = Scores(adapted), ["adapters_disabled"] = Scores(disabled),
+            }.ToJsonString());
+            return 0;
+        }
+        var t = new Table().AddColumns("model", "BLEU-4", "exact match", "token accuracy", "test loss");
+        void Row(string name, Evaluation e) => t.AddRow(name, $"{e.Metrics["bleu"]:F2}", $"{e.Metrics["exact_match"]:P1}", $"{e.Metrics["token_accuracy"]:P1}", $"{e.Loss:F4}");
+        Row($"{Cli.Escape(Path.GetFileName(Path.TrimEndingDirectorySeparator(model)))} + {Cli.Escape(recipe)}", adapted);
+        Row("adapters disabled", disabled);
+        AnsiConsole.MarkupLine(Cli.Escape($"{Path.GetFileName(taskName)}: {pairs} held-out pairs (the share training holds out)"));
+        AnsiConsole.Write(t);
         return 0;
     }
 

@@ -70,6 +70,48 @@ public static class Seq2SeqFineTune
         catch (JsonException) { return false; }
     }
 
+    /// <summary>
+    /// The test pairs of a file of <paramref name="count"/> pairs (at most <paramref name="testSize"/> of them) and the
+    /// pool the rest are drawn from. They depend on the count alone: the first <paramref name="fraction"/> of a
+    /// permutation by the catalogue's fixed hold-out seed, so training and <c>eval</c> agree on them.
+    /// </summary>
+    public static (List<int> Test, List<int> Pool) HoldOut(int count, double fraction, int? testSize = null)
+    {
+        var order = Trainer<Seq2SeqBatch>.Permutation(count, TaskCatalog.HoldOutSeed, 0);
+        int held = (int)Math.Round(fraction * count);
+        return (order.Take(testSize is int t ? Math.Min(t, held) : held).ToList(), order.Skip(held).OrderBy(i => i).ToList());
+    }
+
+    /// <summary>
+    /// Scores a BART (with the adapter in <paramref name="adapterDir"/>, and with its adapters turned off) on the test
+    /// pairs of a source/target file, the share training held out: greedy generation, BLEU-4, exact match, token accuracy.
+    /// </summary>
+    public static (Evaluation Adapted, Evaluation Disabled, string Recipe, int Pairs) Evaluate(string modelFolder, string adapterDir, string task,
+        int batchSize, string device, int maxTokens = 128, string encoding = "utf-8", double testFraction = 0.2)
+    {
+        var pairs = TextFileReader.ReadPairs(task, encoding: encoding);
+        var (testIndices, _) = HoldOut(pairs.Count, testFraction);
+        if (testIndices.Count == 0) throw new ArgumentException($"{task}: {pairs.Count} pairs hold out none for testing");
+        var (model, _) = BartCheckpoint.Load(modelFolder);
+        using (model)
+        {
+            var peft = AdapterFile.Load(model, BartForConditionalGeneration.Architecture, Array.Empty<string>(), adapterDir);
+            var folder = Directory.Exists(modelFolder) ? modelFolder : Path.GetDirectoryName(Path.GetFullPath(modelFolder))!;
+            var c = model.Config;
+            using var tokenizer = TextTokenizer.FromFolder(folder, Math.Min(maxTokens, c.MaxPositionEmbeddings));
+            var test = testIndices.Select(i => new Seq2SeqExample(tokenizer.Encode(pairs[i].Source), tokenizer.Encode(pairs[i].Target))).ToList();
+            var set = new Seq2SeqExamples(test, c.PadTokenId, c.DecoderStartTokenId);
+            var objective = new Seq2SeqObjective(0, new GenerationOptions { MaxNewTokens = Math.Min(test.Max(e => e.Target.Length), c.MaxPositionEmbeddings - 1) },
+                ids => tokenizer.Decode(ids), new[] { c.BosTokenId });
+            var dev = torch.device(device);
+            model.to(dev);
+            var adapted = objective.Evaluate(model, set, batchSize, dev);
+            Evaluation disabled;
+            using (peft.DisableAdapters()) disabled = objective.Evaluate(model, set, batchSize, dev);
+            return (adapted, disabled, peft.Recipe, test.Count);
+        }
+    }
+
     public static Seq2SeqFineTuneResult Run(Seq2SeqFineTuneOptions o, ITrainingObserver? observer = null, TextWriter? log = null)
     {
         var train = o.Train.Validate();
@@ -78,11 +120,8 @@ public static class Seq2SeqFineTune
         if (o.TestSize is < 0) throw new ArgumentOutOfRangeException(nameof(o.TestSize), o.TestSize, "test size must be at least 0");
         if (!(o.TestFraction is >= 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(o.TestFraction), o.TestFraction, "the test share must be in [0, 1)");
         var pairs = TextFileReader.ReadPairs(o.Task, encoding: o.Encoding);
-        // The held-out pairs depend on the file alone: the first share of a permutation by the fixed hold-out seed.
-        var heldOrder = Trainer<Seq2SeqBatch>.Permutation(pairs.Count, TaskCatalog.HoldOutSeed, 0);
+        var (testIndices, poolIndices) = HoldOut(pairs.Count, o.TestFraction, o.TestSize);
         int held = (int)Math.Round(o.TestFraction * pairs.Count);
-        var testIndices = heldOrder.Take(o.TestSize is int t ? Math.Min(t, held) : held).ToList();
-        var poolIndices = heldOrder.Skip(held).OrderBy(i => i).ToList();
         if (poolIndices.Count <= o.ValidationSize)
             throw new ArgumentException($"{o.Task}: {pairs.Count} pairs leave none to train on after {held} held out for testing and {o.ValidationSize} for validation");
         var folder = Directory.Exists(o.Model) ? o.Model : Path.GetDirectoryName(Path.GetFullPath(o.Model))!;

@@ -141,6 +141,16 @@ public sealed class GenerateCommandTests : IDisposable
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "adapter", AdapterFile.ConfigName)))!;
         Assert.Equal("SEQ_2_SEQ_LM", config["task_type"]!.GetValue<string>());
 
+        // eval reads the adapter back from disk and scores the same held-out pairs: the training run's test numbers, exactly.
+        (code, stdout, stderr) = CliProcess.Run(TimeSpan.FromMinutes(1), "eval", "--adapter", run, "--json");
+        Assert.True(code == 0, stderr);
+        var evaluated = JsonNode.Parse(stdout)!;
+        Assert.Equal(3, evaluated["examples"]!.GetValue<int>());
+        foreach (var metric in new[] { "bleu", "exact_match", "token_accuracy" })
+            Assert.Equal(result["test"]![metric]!.GetValue<double>(), evaluated["adapted"]![metric]!.GetValue<double>(), 9);
+        Assert.Equal(result["test_loss"]!.GetValue<double>(), evaluated["adapted"]!["loss"]!.GetValue<double>(), 5);
+        Assert.NotNull(evaluated["adapters_disabled"]!["bleu"]);
+
         (code, stdout, stderr) = CliProcess.Run(TimeSpan.FromMinutes(1), "generate", "--model", ModelDir, "--adapter", Path.Combine(run, "adapter"), "--json", "ab c d");
         Assert.True(code == 0, stderr);
         Assert.Single(Outputs(stdout));
