@@ -35,6 +35,13 @@ public sealed record BartPretrainOptions
     public int Steps { get; init; } = 1400;
     public int BatchSize { get; init; } = 32;
     public double LearningRate { get; init; } = 1e-3;
+    /// <summary>
+    /// Steps of the copying drill before the denoising: the model learns to reproduce sequences of random tokens, which
+    /// it can only do by reading its encoder (see <see cref="BartPretraining"/> for why). 0 skips the drill.
+    /// </summary>
+    public int CopyDrillSteps { get; init; } = 400;
+    /// <summary>Random tokens per drill sequence (all of one length; &lt;s&gt; and &lt;/s&gt; come on top).</summary>
+    public int CopyDrillLength { get; init; } = 30;
     /// <summary>Held-out examples (from the held-out Brown documents and e-mails) the denoising is judged on.</summary>
     public int HeldOut { get; init; } = 512;
     /// <summary>Texts of each corpus read at most (null: all); a quick pretraining reads few.</summary>
@@ -51,7 +58,7 @@ public sealed record BartPretrainOptions
     public static BartPretrainOptions Quick { get; } = new()
     {
         VocabSize = 1024, DModel = 64, Layers = 2, Heads = 4, FfnDim = 128, Steps = 300, BatchSize = 16, LearningRate = 2e-3,
-        HeldOut = 64, MaxTexts = 600, CacheName = QuickName,
+        HeldOut = 64, MaxTexts = 600, CacheName = QuickName, CopyDrillSteps = 100,
     };
 
     /// <summary>The options a cache name stands for ("bart-brown", "bart-brown-quick"), or null.</summary>
@@ -78,6 +85,10 @@ public sealed record BartPretrainOptions
         AtLeast(Steps, 1, nameof(Steps));
         AtLeast(BatchSize, 1, nameof(BatchSize));
         AtLeast(HeldOut, 1, nameof(HeldOut));
+        AtLeast(CopyDrillSteps, 0, nameof(CopyDrillSteps));
+        AtLeast(CopyDrillLength, 1, nameof(CopyDrillLength));
+        if (CopyDrillLength > MaxTokens - 2)
+            throw new ArgumentOutOfRangeException(nameof(CopyDrillLength), CopyDrillLength, $"{nameof(BartPretrainOptions)}.{nameof(CopyDrillLength)} must leave room for <s> and </s> in {nameof(MaxTokens)} {MaxTokens}");
         if (DModel % Heads != 0) throw new ArgumentException($"{nameof(BartPretrainOptions)}.{nameof(DModel)} {DModel} is not a multiple of {nameof(Heads)} {Heads}", nameof(DModel));
         if (!(LearningRate > 0)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "must be positive");
         if (string.IsNullOrWhiteSpace(CacheName)) throw new ArgumentException($"{nameof(BartPretrainOptions)}.{nameof(CacheName)} is empty", nameof(CacheName));
@@ -104,12 +115,23 @@ public sealed record PretrainedBart(string Folder, BartConfig Config, double Hel
 /// reconstruct the original by teacher forcing. Held-out examples come from the Brown documents and e-mails the
 /// task catalogue holds out; the reported accuracy is the share of their tokens predicted right under teacher forcing.
 /// The result is a folder in Hugging Face's BART layout with its tokenizer, which <see cref="BartCheckpoint"/> loads.
+/// <para>
+/// Before the denoising comes a short copying drill (<see cref="BartPretrainOptions.CopyDrillSteps"/>): the model
+/// learns to reproduce sequences of random tokens, which no language model can predict, so the only way down is to
+/// read the encoder through cross-attention. Without it, at this budget, the decoder becomes a language model that
+/// ignores its source: measured here, 500 denoising steps gave the same loss curve whether the sources were corrupted
+/// texts or the uncorrupted targets themselves (held-out token accuracy 14.5%); a 1,400-step model gave the same output
+/// for different sources, and fine-tuned on the vision–language tasks it answered every question alike, even with
+/// every weight trained, where a randomly initialised BART learnt them. With a 400-step drill (100% copied after it)
+/// the same 500 denoising steps reach 28.9%. The drill's sequences are all of one length: with lengths drawn from
+/// 8–62 (or even 20–30) the model had not started copying after 600 steps, with one length it copies within 300.
+/// </para>
 /// </summary>
 public static class BartPretraining
 {
     public const string InfoFile = "pretrain.json";
     /// <summary>Raise with any change to the pretraining code: a cached model of another version is pretrained anew.</summary>
-    public const int CodeVersion = 2;
+    public const int CodeVersion = 3;
     public const double MaskFraction = 0.3;
     public const double PoissonLambda = 3.0;
 
@@ -145,7 +167,20 @@ public static class BartPretraining
         }
         if (CachedVersion(info) is int old)
             log.WriteLine($"the cached {o.CacheName} was pretrained by version {old} of the pretraining code, this is version {CodeVersion}: pretraining anew");
-        Directory.CreateDirectory(dir);
+        // One pretraining per cache folder at a time: a second process is refused, naming the folder, rather than mixing checkpoints.
+        var run = Path.Combine(dir, "run");
+        PretrainedBart pretrained;
+        using (RunFolder.Acquire(run, log))
+        {
+            if (IsCached(o, cache)) return Ensure(o, cache, log, observer);
+            pretrained = Pretrain(o, cache, dir, info, run, log, observer);
+        }
+        Directory.Delete(run, true);      // the checkpoints, once the model is in place
+        return pretrained;
+    }
+
+    private static PretrainedBart Pretrain(BartPretrainOptions o, AssetCache cache, string dir, string info, string run, TextWriter log, ITrainingObserver? observer)
+    {
         log.WriteLine($"pretraining a BART ({o.CacheName}) on the Brown corpus and SpamAssassin e-mails; cached in {dir} for later runs");
         var clock = Stopwatch.StartNew();
         var brown = TaskCatalog.Load("brown", cache, log);
@@ -180,16 +215,33 @@ public static class BartPretraining
         using var model = new BartForConditionalGeneration(config);
         var peft = PeftModel.Wrap(model, BartForConditionalGeneration.Architecture, Array.Empty<string>(), new FullConfig());
         var objective = new Seq2SeqObjective();
-        var trainer = new Trainer<Seq2SeqBatch>(peft, objective, new TrainOptions
+        var options = new TrainOptions
         {
             Epochs = 1, MaxSteps = o.Steps, BatchSize = o.BatchSize, LearningRate = o.LearningRate, WeightDecay = 0.01,
             WarmupFraction = 0.05, Seed = o.Seed, Device = o.Device, CheckpointEvery = 100,
-        }, observer ?? new StepLog(log, 50))
+        };
+        TrainResult? drilled = null;
+        if (o.CopyDrillSteps > 0)
+        {
+            List<Seq2SeqExample> Drills(int count, int stream) => Enumerable.Range(0, count)
+                .Select(i => RandomCopy(o.CopyDrillLength, new Random(Mix(o.Seed, stream, i)), mask, config.BosTokenId, config.EosTokenId)).ToList();
+            var drills = Drills(o.CopyDrillSteps * o.BatchSize, -1);
+            var fresh = Drills(o.HeldOut, -2);
+            log.WriteLine($"copying drill: {o.CopyDrillSteps} steps of {o.BatchSize} sequences of {o.CopyDrillLength} random tokens");
+            var drill = new Trainer<Seq2SeqBatch>(peft, objective, options with { MaxSteps = o.CopyDrillSteps }, observer ?? new StepLog(log, 50))
+            {
+                RunSettings = new JsonObject { ["objective"] = "copying-drill", ["version"] = CodeVersion, ["options"] = JsonSerializer.SerializeToNode(o) },
+                Log = log,
+            };
+            drilled = drill.Fit(new Seq2SeqExamples(drills, config.PadTokenId, config.DecoderStartTokenId),
+                new Seq2SeqExamples(fresh, config.PadTokenId, config.DecoderStartTokenId), Path.Combine(run, "drill"), resume: true);
+            log.WriteLine($"copying drill: token accuracy {drilled.BestValidation.Metrics["token_accuracy"]:P1} on {fresh.Count} new random sequences");
+        }
+        var trainer = new Trainer<Seq2SeqBatch>(peft, objective, options, observer ?? new StepLog(log, 50))
         {
             RunSettings = new JsonObject { ["objective"] = "bart-denoising", ["version"] = CodeVersion, ["options"] = JsonSerializer.SerializeToNode(o) },
             Log = log,
         };
-        var run = Path.Combine(dir, "run");
         var result = trainer.Fit(new Seq2SeqExamples(train, config.PadTokenId, config.DecoderStartTokenId),
             new Seq2SeqExamples(held, config.PadTokenId, config.DecoderStartTokenId), run, resume: true);
         var eval = result.BestValidation;
@@ -208,11 +260,11 @@ public static class BartPretraining
         {
             version = CodeVersion, heldout_loss = eval.Loss, heldout_token_accuracy = accuracy, train_loss_mean = trainLoss, seconds,
             train_seconds = result.Seconds, steps = result.Steps, batch_size = o.BatchSize, train_examples = trainChunks.Count,
-            heldout_examples = held.Count, vocab_size = bpe.VocabSize, d_model = o.DModel, layers = o.Layers, heads = o.Heads,
+            heldout_examples = held.Count, copy_drill_steps = o.CopyDrillSteps, copy_drill_length = o.CopyDrillLength,
+            copy_drill_token_accuracy = drilled?.BestValidation.Metrics["token_accuracy"], vocab_size = bpe.VocabSize, d_model = o.DModel, layers = o.Layers, heads = o.Heads,
             ffn_dim = o.FfnDim, max_tokens = o.MaxTokens, mask_fraction = MaskFraction, poisson_lambda = PoissonLambda,
             threads = torch.get_num_threads(),
         }, new JsonSerializerOptions { WriteIndented = true }));
-        Directory.Delete(run, true);
         Directory.Delete(tokenizerDir, true);
         log.WriteLine($"pretrained BART ({o.CacheName}): held-out denoising loss {eval.Loss:F3}, token accuracy {accuracy:P2}, " +
             $"mean training loss {trainLoss:F3}, {seconds:F0} s in all");
@@ -292,6 +344,13 @@ public static class BartPretraining
         int k = 0;
         do { k++; p *= rng.NextDouble(); } while (p > limit);
         return k - 1;
+    }
+
+    /// <summary>A drill example: <paramref name="length"/> random ordinary tokens (ids past the leading specials, below &lt;mask&gt;), the target the same as the source.</summary>
+    public static Seq2SeqExample RandomCopy(int length, Random rng, int maskId, int bos, int eos)
+    {
+        var text = Enumerable.Range(0, length).Select(_ => rng.Next(BpeTrainer.LeadingSpecials.Count, maskId)).Prepend(bos).Append(eos).ToArray();
+        return new Seq2SeqExample(text, text);
     }
 
     /// <summary>

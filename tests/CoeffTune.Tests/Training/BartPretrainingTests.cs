@@ -86,4 +86,32 @@ public sealed class BartPretrainingTests
         Assert.Equal(2034659765, BartPretraining.Mix(1, 2, 3));
         Assert.NotEqual(BartPretraining.Mix(1, 2, 3), BartPretraining.Mix(1, 3, 2));
     }
+
+    [Fact]
+    public void A_copying_drill_example_is_random_ordinary_tokens_with_the_target_equal_to_the_source()
+    {
+        var seen = new HashSet<int>();
+        for (int seed = 0; seed < 50; seed++)
+        {
+            var e = BartPretraining.RandomCopy(30, new Random(seed), maskId: 99, bos: 0, eos: 2);
+            Assert.Equal(e.Source, e.Target);
+            Assert.Equal(32, e.Source.Length);
+            Assert.Equal(0, e.Source[0]);
+            Assert.Equal(2, e.Source[^1]);
+            // Ordinary tokens only: past <s>, <pad>, </s>, <unk> and below <mask>.
+            Assert.All(e.Source[1..^1], t => Assert.InRange(t, 4, 98));
+            seen.UnionWith(e.Source[1..^1]);
+        }
+        Assert.Equal(95, seen.Count);      // 1,500 draws from 95 ids reach every one
+        Assert.Equal(BartPretraining.RandomCopy(30, new Random(7), 99, 0, 2).Source, BartPretraining.RandomCopy(30, new Random(7), 99, 0, 2).Source);
+    }
+
+    [Fact]
+    public void A_drill_longer_than_an_example_is_refused_naming_the_setting()
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new BartPretrainOptions { MaxTokens = 16, CopyDrillLength = 15 }.Validate());
+        Assert.Contains("CopyDrillLength", e.Message);
+        Assert.Contains("MaxTokens 16", e.Message);
+        new BartPretrainOptions { MaxTokens = 16, CopyDrillLength = 14 }.Validate();
+    }
 }
