@@ -58,7 +58,7 @@ public sealed record BartPretrainOptions
     public static BartPretrainOptions Quick { get; } = new()
     {
         VocabSize = 1024, DModel = 64, Layers = 2, Heads = 4, FfnDim = 128, Steps = 300, BatchSize = 16, LearningRate = 2e-3,
-        HeldOut = 64, MaxTexts = 600, CacheName = QuickName, CopyDrillSteps = 100,
+        HeldOut = 64, MaxTexts = 600, CacheName = QuickName,
     };
 
     /// <summary>The options a cache name stands for ("bart-brown", "bart-brown-quick"), or null.</summary>
