@@ -51,7 +51,7 @@ public sealed class TrainFlags
     };
 
     public readonly Option<string> Model = new("--model") { Description = "auto (minilm for text, the ViT pretrained here for images), minilm, arctic-xs, vit-fmnist, a .onnx/.safetensors path, a BART folder or bart-brown (a source/target task, or vl-mini), or dit-fmnist (with concept:DIR)", DefaultValueFactory = _ => "auto" };
-    public readonly Option<string> Task = new("--task") { Description = "fashion-mnist, fashion-coarse, mnist, mnist-rotation, digits, spam, brown, a path (image folder, IDX, CSV/TSV/JSONL; with a BART model, source and target columns), or concept:DIR (a text-to-image model learns \"a photo of sks\" from DIR's images)", Required = true };
+    public readonly Option<string> Task = new("--task") { Description = "fashion-mnist, fashion-coarse, mnist, mnist-rotation, digits, spam, brown, a path (image folder, IDX, CSV/TSV/JSONL; with a BART model, source and target columns), vl-mini (with a BART model: four image-to-text tasks, sizes per task), or concept:DIR (a text-to-image model learns \"a photo of sks\" from DIR's images)", Required = true };
     public readonly MethodOptions Methods = new();
     public readonly Option<int> TrainSize = new("--train-size") { Description = "training examples drawn from the task's pool", DefaultValueFactory = _ => 800 };
     public readonly Option<int> ValSize = new("--val-size") { Description = "validation examples (model selection)", DefaultValueFactory = _ => 200 };
