@@ -52,10 +52,15 @@ public static class Plots
     }
 
     /// <summary>A comparison's chart: grouped bars, one group per task plus the mean, one bar per method.</summary>
-    public static void BenchChart(string path, BenchSetup s, IReadOnlyList<MethodSummary> rows, string title)
+    public static void BenchChart(string path, BenchSetup s, IReadOnlyList<MethodSummary> rows, string title) =>
+        GroupedBars(path, s.Tasks, rows.Select(r => (r.Method, (IReadOnlyDictionary<string, double>)r.Tasks, r.Mean)).ToList(), title, "test accuracy (%)");
+
+    /// <summary>Grouped bars: one group per task plus "mean", one bar per row, scores from 0 to 100.</summary>
+    public static void GroupedBars(string path, IReadOnlyList<string> tasks, IReadOnlyList<(string Label, IReadOnlyDictionary<string, double> Tasks, double Mean)> rows,
+        string title, string yLabel)
     {
         var plot = new Plot();
-        var groups = s.Tasks.Append("mean").ToList();
+        var groups = tasks.Append("mean").ToList();
         var palette = new ScottPlot.Palettes.Category10();
         for (int m = 0; m < rows.Count; m++)
         {
@@ -66,11 +71,11 @@ public static class Plots
                 bars.Add(new Bar { Position = g * (rows.Count + 1) + m, Value = v, FillColor = palette.GetColor(m) });
             }
             var bp = plot.Add.Bars(bars);
-            bp.LegendText = rows[m].Method;
+            bp.LegendText = rows[m].Label;
         }
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
             groups.Select((g, i) => (double)(i * (rows.Count + 1) + (rows.Count - 1) / 2.0)).ToArray(), groups.ToArray());
-        plot.YLabel("test accuracy (%)");
+        plot.YLabel(yLabel);
         plot.Title(title);
         plot.ShowLegend(Edge.Right);
         double min = rows.Min(r => r.Tasks.Values.Append(r.Mean).Min());

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using CoeffTune.Benchmarks;
+using CoeffTune.VisionLanguage;
 using Spectre.Console;
 
 namespace CoeffTune.Cli.Commands;
@@ -67,7 +68,11 @@ public static class BenchCommand
             string dir = p.GetValue(outDir)!;
             string command = "./coefftune " + string.Join(" ", Environment.GetCommandLineArgs().Skip(1));
             var report = VlBench.Run(s, dir, command, Console.Out);
+            var chart = Path.ChangeExtension(report.MarkdownPath, ".png");
+            Plots.GroupedBars(chart, VlTasks.Names, report.Rows.Select(r => (r.Method, (IReadOnlyDictionary<string, double>)r.Tasks, r.Mean)).ToList(),
+                $"{s.Name}: test scores (mean of {s.Seeds} seed{(s.Seeds == 1 ? "" : "s")})", "exact match (%) / BLEU-4 (caption)");
             Console.WriteLine(report.Markdown);
+            Console.WriteLine($"chart: {chart}");
             return 0;
         });
         return cmd;

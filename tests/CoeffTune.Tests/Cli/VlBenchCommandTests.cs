@@ -19,6 +19,9 @@ public sealed class VlBenchCommandTests(Xunit.Abstractions.ITestOutputHelper out
         output.WriteLine(stdout);
         Assert.True(code == 0, $"exit {code}: {stderr}\n{stdout}");
         Assert.True(File.Exists(Path.Combine(temp.Path, "vl-mini.md")));
+        // The chart: a PNG (its signature) of the bars.
+        var png = File.ReadAllBytes(Path.Combine(temp.Path, "vl-mini.png"));
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
         var j = JsonDocument.Parse(File.ReadAllText(Path.Combine(temp.Path, "vl-mini.json"))).RootElement;
         var methods = j.GetProperty("methods");
         string[] labels = ["lora", "coeff+lora", "dora", "coeff+dora", "coeff+lora p=0", "coeff+lora p=0.1", "coeff+lora p=0.4"];
