@@ -95,9 +95,14 @@ public sealed class ConsoleProgress : ITrainingObserver
 
     public void OnEvaluation(EpochMetrics m, bool best)
     {
-        // Objectives without an accuracy (diffusion's noise error) report their loss alone.
-        var score = m.Validation.Metrics.ContainsKey("mse") ? $"validation noise MSE {m.Validation.Loss:F4}"
-            : $"validation accuracy {m.Validation.Accuracy:P2}, loss {m.Validation.Loss:F4}";
+        // Each objective's own score: diffusion's noise error, BLEU-4 (0-100) for generated text, the vision-language
+        // tasks' mean score (0-100), otherwise accuracy (a fraction).
+        var v = m.Validation;
+        var score = v.Metrics.ContainsKey("mse") ? $"validation noise MSE {v.Loss:F4}"
+            : v.Metrics.TryGetValue("bleu", out var bleu) ? $"validation BLEU {bleu:F2}, token accuracy {v.Metrics.GetValueOrDefault("token_accuracy"):P1}, loss {v.Loss:F4}"
+            : v.Metrics.TryGetValue(VisionLanguage.VlObjective.MeanMetric, out var mean) ? $"validation mean score {mean:F2} " +
+                $"({string.Join(", ", VisionLanguage.VlTasks.Names.Where(v.Metrics.ContainsKey).Select(t => $"{t} {v.Metrics[t]:F1}"))}), loss {v.Loss:F4}"
+            : $"validation accuracy {v.Accuracy:P2}, loss {v.Loss:F4}";
         var line = $"{label} epoch {m.Epoch}: train loss {m.TrainLoss:F4}, {score}{(best ? " (best)" : "")}";
         if (task is not null) AnsiConsole.MarkupLine(Markup.Escape(line));
         else Console.WriteLine(line);

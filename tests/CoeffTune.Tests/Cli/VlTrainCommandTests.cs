@@ -21,6 +21,9 @@ public sealed class VlTrainCommandTests(Xunit.Abstractions.ITestOutputHelper out
         output.WriteLine(stdout);
         Assert.True(code == 0, $"exit {code}: {stderr}\n{stdout}");
         Assert.Contains("test (3 examples per task, held-out images): vqa", stdout);
+        // Progress reports the tasks' mean score (0-100), not an accuracy percentage.
+        Assert.Contains("validation mean score", stdout + stderr);
+        Assert.DoesNotContain("validation accuracy", stdout + stderr);
         var result = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "result.json"))).RootElement;
         var test = result.GetProperty("test");
         Assert.Equal(["vqa", "gqa", "nlvr2", "caption"], test.EnumerateObject().Select(t => t.Name));
