@@ -45,7 +45,7 @@ public static class EvalCommand
         if (batchSize < 1) throw new ArgumentException($"--batch-size {batchSize}: must be at least 1");
         var src = AdapterSource.Resolve(adapterDir);
         if (src.Info.Architecture == Models.BartForConditionalGeneration.Architecture)
-            return RunSeq2Seq(src, taskName, modelName, batchSize, device, maxTokensFlag ?? 128, asJson);
+            return RunSeq2Seq(src, taskName, modelName, batchSize, device, maxTokensFlag, asJson);
         taskName ??= src.RunDir is not null ? RunFinal(src.RunDir, "task")?.GetString() ?? throw new InvalidDataException($"{src.RunDir}: its metrics name no task; pass --task")
             : throw new ArgumentException($"--task is required when --adapter {adapterDir} is an adapter folder, not a run folder");
         int maxTokens = maxTokensFlag ?? (src.RunDir is not null && RunFinal(src.RunDir, "max_tokens") is { } mt ? mt.GetInt32() : 128);
@@ -100,9 +100,12 @@ public static class EvalCommand
     }
 
     /// <summary>A BART adapter: BLEU-4, exact match and token accuracy on the test pairs its training held out of a source/target file.</summary>
-    private static int RunSeq2Seq(AdapterSource src, string? taskName, string? modelName, int batchSize, string device, int maxTokens, bool asJson)
+    private static int RunSeq2Seq(AdapterSource src, string? taskName, string? modelName, int batchSize, string device, int? maxTokensFlag, bool asJson)
     {
-        JsonNode? runResult = src.RunDir is { } run && File.Exists(Path.Combine(run, "result.json")) ? JsonNode.Parse(File.ReadAllText(Path.Combine(run, "result.json"))) : null;
+        JsonNode? runResult = src.RunDir is { } run && File.Exists(Path.Combine(run, AdapterSource.RunResultFile))
+            ? JsonNode.Parse(File.ReadAllText(Path.Combine(run, AdapterSource.RunResultFile))) : null;
+        // The run's own cut, so its pairs are tokenized as in training.
+        int maxTokens = maxTokensFlag ?? runResult?["max_tokens"]?.GetValue<int>() ?? 128;
         taskName ??= runResult?["task"]?.GetValue<string>()
             ?? throw new ArgumentException($"--task is required when --adapter {src.AdapterDir} is an adapter folder: the source/target file it was trained on");
         var model = modelName ?? src.Info.BaseName ?? throw new ArgumentException($"{src.AdapterDir}: the adapter names no base model; pass --model");

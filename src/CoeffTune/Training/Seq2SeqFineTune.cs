@@ -101,8 +101,7 @@ public static class Seq2SeqFineTune
             using var tokenizer = TextTokenizer.FromFolder(folder, Math.Min(maxTokens, c.MaxPositionEmbeddings));
             var test = testIndices.Select(i => new Seq2SeqExample(tokenizer.Encode(pairs[i].Source), tokenizer.Encode(pairs[i].Target))).ToList();
             var set = new Seq2SeqExamples(test, c.PadTokenId, c.DecoderStartTokenId);
-            var objective = new Seq2SeqObjective(0, new GenerationOptions { MaxNewTokens = Math.Min(test.Max(e => e.Target.Length), c.MaxPositionEmbeddings - 1) },
-                ids => tokenizer.Decode(ids), new[] { c.BosTokenId });
+            var objective = TestObjective(test, c, tokenizer);
             var dev = torch.device(device);
             model.to(dev);
             var adapted = objective.Evaluate(model, set, batchSize, dev);
@@ -111,6 +110,14 @@ public static class Seq2SeqFineTune
             return (adapted, disabled, peft.Recipe, test.Count);
         }
     }
+
+    /// <summary>
+    /// How test pairs are scored, by training and by <c>eval</c> alike: plain cross-entropy (no label smoothing), and
+    /// greedy generation of up to the longest test target's length.
+    /// </summary>
+    private static Seq2SeqObjective TestObjective(IReadOnlyList<Seq2SeqExample> test, BartConfig c, TextTokenizer tokenizer) =>
+        new(0, new GenerationOptions { MaxNewTokens = Math.Min(test.Max(e => e.Target.Length), c.MaxPositionEmbeddings - 1) },
+            ids => tokenizer.Decode(ids), new[] { c.BosTokenId });
 
     public static Seq2SeqFineTuneResult Run(Seq2SeqFineTuneOptions o, ITrainingObserver? observer = null, TextWriter? log = null)
     {
@@ -167,14 +174,14 @@ public static class Seq2SeqFineTune
             AdapterFile.Save(peft, adapterDir, Path.GetFullPath(o.Model));
             // The trainer leaves the best epoch's weights in the model: the test scores are the saved adapter's.
             var testEval = test.Count == 0 ? null
-                : objective.Evaluate(model, new Seq2SeqExamples(test, c.PadTokenId, c.DecoderStartTokenId), train.BatchSize, torch.device(train.Device));
+                : TestObjective(test, c, tokenizer).Evaluate(model, new Seq2SeqExamples(test, c.PadTokenId, c.DecoderStartTokenId), train.BatchSize, torch.device(train.Device));
             var summary = new JsonObject
             {
                 ["recipe"] = peft.Recipe, ["task"] = o.Task, ["model"] = o.Model, ["trainable"] = peft.Report().Total,
                 ["best_epoch"] = result.BestEpoch, ["steps"] = result.Steps, ["seconds"] = result.Seconds,
                 ["validation"] = JsonSerializer.SerializeToNode(result.BestValidation.Metrics),
                 ["validation_loss"] = result.BestValidation.Loss,
-                ["test_pairs"] = test.Count,
+                ["max_tokens"] = maxLength, ["test_pairs"] = test.Count,
                 ["test"] = testEval is null ? null : JsonSerializer.SerializeToNode(testEval.Metrics),
                 ["test_loss"] = testEval?.Loss,
             };
