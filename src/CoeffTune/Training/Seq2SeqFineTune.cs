@@ -128,7 +128,7 @@ public static class Seq2SeqFineTune
         if (!(o.TestFraction is >= 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(o.TestFraction), o.TestFraction, "the test share must be in [0, 1)");
         var pairs = TextFileReader.ReadPairs(o.Task, encoding: o.Encoding);
         var (testIndices, poolIndices) = HoldOut(pairs.Count, o.TestFraction, o.TestSize);
-        int held = (int)Math.Round(o.TestFraction * pairs.Count);
+        int held = pairs.Count - poolIndices.Count;
         if (poolIndices.Count <= o.ValidationSize)
             throw new ArgumentException($"{o.Task}: {pairs.Count} pairs leave none to train on after {held} held out for testing and {o.ValidationSize} for validation");
         var folder = Directory.Exists(o.Model) ? o.Model : Path.GetDirectoryName(Path.GetFullPath(o.Model))!;
@@ -139,8 +139,10 @@ public static class Seq2SeqFineTune
             using var runFolder = RunFolder.Acquire(o.OutDir, log);
             int maxLength = Math.Min(o.MaxTokens, model.Config.MaxPositionEmbeddings);
             using var tokenizer = TextTokenizer.FromFolder(folder, maxLength);
-            var examples = pairs.Select(p => new Seq2SeqExample(tokenizer.Encode(p.Source), tokenizer.Encode(p.Target))).ToList();
-            int cut = pairs.Count(p => tokenizer.Tokenize(p.Source).Truncated || tokenizer.Tokenize(p.Target).Truncated);
+            // Each text tokenized once: its ids and whether it was cut.
+            var tokenized = pairs.Select(p => (Source: tokenizer.Tokenize(p.Source), Target: tokenizer.Tokenize(p.Target))).ToList();
+            var examples = tokenized.Select(t => new Seq2SeqExample(t.Source.Ids, t.Target.Ids)).ToList();
+            int cut = tokenized.Count(t => t.Source.Truncated || t.Target.Truncated);
             if (cut > 0) log?.WriteLine($"{cut} of {pairs.Count} pairs were longer than {maxLength} tokens and were cut");
             var order = Trainer<Seq2SeqBatch>.Permutation(poolIndices.Count, train.Seed, -1).Select(i => poolIndices[i]).ToList();
             var validation = order.Take(o.ValidationSize).Select(i => examples[i]).ToList();
@@ -185,14 +187,7 @@ public static class Seq2SeqFineTune
                 ["test"] = testEval is null ? null : JsonSerializer.SerializeToNode(testEval.Metrics),
                 ["test_loss"] = testEval?.Loss,
             };
-            // One line per evaluation, as the classification runs write it, with the objective's metrics.
-            var metrics = result.History.Select(m => new JsonObject
-            {
-                ["epoch"] = m.Epoch, ["step"] = m.Step, ["train_loss"] = m.TrainLoss, ["val_loss"] = m.Validation.Loss,
-                ["val_metrics"] = JsonSerializer.SerializeToNode(m.Validation.Metrics), ["lr"] = m.LearningRate,
-                ["examples_per_s"] = m.ExamplesPerSecond, ["seconds"] = m.Seconds, ["best"] = m.Epoch == result.BestEpoch,
-            }.ToJsonString());
-            IO.AtomicFile.WriteAllText(Path.Combine(o.OutDir, "metrics.jsonl"), string.Join('\n', metrics) + '\n');
+            result.WriteHistory(Path.Combine(o.OutDir, FineTune.MetricsFile));
             IO.AtomicFile.WriteAllText(Path.Combine(o.OutDir, "result.json"), summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             return new Seq2SeqFineTuneResult(result, peft.Report(), peft.Recipe, adapterDir, training.Count, validation.Count, testEval, test.Count);
         }

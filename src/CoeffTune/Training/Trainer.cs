@@ -26,7 +26,23 @@ public sealed record EpochMetrics(int Epoch, int Step, double TrainLoss, Evaluat
 public sealed class TrainingDivergedException(string message) : Exception(message);
 
 /// <summary>The outcome of a run: the history, and the best validation result (whose weights the model holds).</summary>
-public sealed record TrainResult(IReadOnlyList<EpochMetrics> History, Evaluation BestValidation, int BestEpoch, int Steps, double Seconds);
+public sealed record TrainResult(IReadOnlyList<EpochMetrics> History, Evaluation BestValidation, int BestEpoch, int Steps, double Seconds)
+{
+    /// <summary>
+    /// Writes the history as JSON lines, one per evaluation, with the objective's own metrics (the generative runs'
+    /// metrics.jsonl; classification runs stream theirs as they go).
+    /// </summary>
+    public void WriteHistory(string path)
+    {
+        var lines = History.Select(m => new JsonObject
+        {
+            ["epoch"] = m.Epoch, ["step"] = m.Step, ["train_loss"] = m.TrainLoss, ["val_loss"] = m.Validation.Loss,
+            ["val_metrics"] = JsonSerializer.SerializeToNode(m.Validation.Metrics), ["lr"] = m.LearningRate,
+            ["examples_per_s"] = m.ExamplesPerSecond, ["seconds"] = m.Seconds, ["best"] = m.Epoch == BestEpoch,
+        }.ToJsonString());
+        IO.AtomicFile.WriteAllText(path, string.Join('\n', lines) + '\n');
+    }
+}
 
 /// <summary>
 /// The one training loop: AdamW over the recipe's parameter groups, linear warmup then cosine decay,

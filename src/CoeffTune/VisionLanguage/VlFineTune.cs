@@ -132,13 +132,7 @@ public static class VlFineTune
         var test = new VlExamples(data.Test, data.TestFeatures, tokenizer, config);
         var trainer = new Trainer<VlBatch>(peft, objective, train, observer) { RunSettings = settings, AllowSettingChanges = allowSettingChanges, Log = log };
         var result = trainer.Fit(trainSet, validation, dir, resume, cancellation);
-        var history = result.History.Select(h => new JsonObject
-        {
-            ["epoch"] = h.Epoch, ["step"] = h.Step, ["train_loss"] = h.TrainLoss, ["val_loss"] = h.Validation.Loss,
-            ["val_metrics"] = JsonSerializer.SerializeToNode(h.Validation.Metrics), ["lr"] = h.LearningRate, ["seconds"] = h.Seconds,
-            ["best"] = h.Epoch == result.BestEpoch,
-        }.ToJsonString());
-        IO.AtomicFile.WriteAllText(Path.Combine(dir, "metrics.jsonl"), string.Join('\n', history) + '\n');
+        result.WriteHistory(Path.Combine(dir, FineTune.MetricsFile));
         string? adapterDir = null;
         if (adapterBase is not null)
         {
