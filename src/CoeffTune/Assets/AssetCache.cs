@@ -24,6 +24,22 @@ public sealed class AssetCache
     /// <summary>The folder for one asset (not created).</summary>
     public string PathFor(string name) => Path.Combine(Root, name);
 
+    /// <summary>
+    /// The code version a model made here records in its info file (the "version" key of <paramref name="infoPath"/>'s
+    /// JSON): <paramref name="unversioned"/> when the file has no such key, null when the file is missing or unreadable.
+    /// A model whose version differs from its code's is made anew.
+    /// </summary>
+    public static int? RecordedVersion(string infoPath, int? unversioned = null)
+    {
+        if (!File.Exists(infoPath)) return null;
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(infoPath));
+            return doc.RootElement.TryGetProperty("version", out var v) && v.TryGetInt32(out int n) ? n : unversioned;
+        }
+        catch (System.Text.Json.JsonException) { return null; }
+    }
+
     /// <summary>The default cache folder for this process's environment (see the class summary).</summary>
     public static string DefaultRoot() =>
         DefaultRoot(Environment.GetEnvironmentVariable, Environment.GetFolderPath(Environment.SpecialFolder.UserProfile));

@@ -141,12 +141,7 @@ public static class BartPretraining
         return CachedVersion(Path.Combine(dir, InfoFile)) == CodeVersion && File.Exists(Path.Combine(dir, BartCheckpoint.WeightsName));
     }
 
-    private static int? CachedVersion(string info)
-    {
-        if (!File.Exists(info)) return null;
-        try { return JsonDocument.Parse(File.ReadAllText(info)).RootElement.TryGetProperty("version", out var v) && v.TryGetInt32(out int n) ? n : null; }
-        catch (JsonException) { return null; }
-    }
+    private static int? CachedVersion(string info) => AssetCache.RecordedVersion(info);
 
     /// <summary>The folder of a BART pretrained here, by cache name ("bart-brown"), pretraining it first when it is not cached; null for another name.</summary>
     public static string? FolderFor(string name, AssetCache? cache = null, TextWriter? log = null) =>

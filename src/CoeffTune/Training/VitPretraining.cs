@@ -63,12 +63,7 @@ public static class VitPretraining
         return CachedVersion(Path.Combine(dir, InfoFile)) == CodeVersion && File.Exists(Path.Combine(dir, WeightsFile));
     }
 
-    private static int? CachedVersion(string info)
-    {
-        if (!File.Exists(info)) return null;
-        try { return JsonDocument.Parse(File.ReadAllText(info)).RootElement.TryGetProperty("version", out var v) && v.TryGetInt32(out int n) ? n : 1; }
-        catch (JsonException) { return null; }
-    }
+    private static int? CachedVersion(string info) => AssetCache.RecordedVersion(info, unversioned: 1);
 
     public static PretrainedVit Ensure(PretrainOptions o, AssetCache? cache = null, TextWriter? log = null, ITrainingObserver? observer = null)
     {

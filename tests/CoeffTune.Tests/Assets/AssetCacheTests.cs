@@ -45,4 +45,22 @@ public sealed class AssetCacheTests
             : Path.GetFullPath(TestEnvironment.CacheVariableAtStart);
         Assert.Equal(expected, AssetCache.Default.Root);
     }
+
+    [Fact]
+    public void The_recorded_version_is_the_info_files_version_key()
+    {
+        using var dir = new TempDir();
+        string Info(string name, string text)
+        {
+            var path = Path.Combine(dir.Path, name);
+            File.WriteAllText(path, text);
+            return path;
+        }
+        Assert.Null(AssetCache.RecordedVersion(Path.Combine(dir.Path, "missing.json")));
+        Assert.Equal(3, AssetCache.RecordedVersion(Info("v3.json", "{\"version\": 3, \"seconds\": 1.5}")));
+        // Written before versions were recorded: the caller says which version that was.
+        Assert.Null(AssetCache.RecordedVersion(Info("old.json", "{\"seconds\": 1.5}")));
+        Assert.Equal(1, AssetCache.RecordedVersion(Info("old2.json", "{\"seconds\": 1.5}"), unversioned: 1));
+        Assert.Null(AssetCache.RecordedVersion(Info("torn.json", "{\"version\": 3, \"sec"), unversioned: 1));
+    }
 }
