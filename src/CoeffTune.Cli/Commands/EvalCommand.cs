@@ -109,9 +109,7 @@ public static class EvalCommand
         taskName ??= runResult?["task"]?.GetValue<string>()
             ?? throw new ArgumentException($"--task is required when --adapter {src.AdapterDir} is an adapter folder: the source/target file it was trained on");
         var model = modelName ?? src.Info.BaseName ?? throw new ArgumentException($"{src.AdapterDir}: the adapter names no base model; pass --model");
-        if (!Directory.Exists(model) && !File.Exists(model))
-            model = BartPretraining.FolderFor(model, log: Console.Error)
-                ?? throw new ArgumentException($"--model {model}: no such folder, nor a BART pretrained here ({BartPretrainOptions.DefaultName}, {BartPretrainOptions.QuickName})");
+        model = GenerateCommand.BartModel(model);
         var (adapted, disabled, recipe, pairs) = Seq2SeqFineTune.Evaluate(model, src.AdapterDir, taskName, batchSize, device, maxTokens);
         static JsonObject Scores(Evaluation e) => new()
         {

@@ -46,11 +46,8 @@ public static class GenerateCommand
         Cli.WithFlags(Flags, options.Validate);
         if (texts.Length == 0 && inputIds.Length == 0) throw new ArgumentException("no input: give source texts, or --input-ids 0,31414,2");
         if (texts.Length > 0 && inputIds.Length > 0) throw new ArgumentException("give source texts or --input-ids, not both");
-        if (!Directory.Exists(modelPath) && !File.Exists(modelPath))
-            modelPath = Training.BartPretraining.FolderFor(modelPath, log: Console.Error)
-                ?? throw new ArgumentException($"--model {modelPath}: no such folder, nor a BART pretrained here ({Training.BartPretrainOptions.DefaultName}, " +
-                    $"{Training.BartPretrainOptions.QuickName}); give a BART folder with config.json and model.safetensors");
-        var folder = Directory.Exists(modelPath) ? modelPath : Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
+        modelPath = BartModel(modelPath);
+        var folder = BartCheckpoint.Folder(modelPath);
         var (model, _) = BartCheckpoint.Load(modelPath);
         using (model)
         {
@@ -93,6 +90,16 @@ public static class GenerateCommand
             return 0;
         }
     }
+
+    /// <summary>
+    /// --model as a BART checkpoint path: a folder or file as given, or the folder of a BART pretrained here by name
+    /// (pretrained first when not cached); anything else is an error naming the flag.
+    /// </summary>
+    internal static string BartModel(string model) =>
+        Directory.Exists(model) || File.Exists(model) ? model
+        : Training.BartPretraining.FolderFor(model, log: Console.Error)
+          ?? throw new ArgumentException($"--model {model}: no such folder, nor a BART pretrained here ({Training.BartPretrainOptions.DefaultName}, " +
+              $"{Training.BartPretrainOptions.QuickName}); give a BART folder with config.json and model.safetensors");
 
     private static int[] ParseIds(string s)
     {

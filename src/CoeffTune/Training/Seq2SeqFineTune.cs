@@ -96,7 +96,7 @@ public static class Seq2SeqFineTune
         using (model)
         {
             var peft = AdapterFile.Load(model, BartForConditionalGeneration.Architecture, Array.Empty<string>(), adapterDir);
-            var folder = Directory.Exists(modelFolder) ? modelFolder : Path.GetDirectoryName(Path.GetFullPath(modelFolder))!;
+            var folder = BartCheckpoint.Folder(modelFolder);
             var c = model.Config;
             using var tokenizer = TextTokenizer.FromFolder(folder, Math.Min(maxTokens, c.MaxPositionEmbeddings));
             var test = testIndices.Select(i => new Seq2SeqExample(tokenizer.Encode(pairs[i].Source), tokenizer.Encode(pairs[i].Target))).ToList();
@@ -131,7 +131,7 @@ public static class Seq2SeqFineTune
         int held = pairs.Count - poolIndices.Count;
         if (poolIndices.Count <= o.ValidationSize)
             throw new ArgumentException($"{o.Task}: {pairs.Count} pairs leave none to train on after {held} held out for testing and {o.ValidationSize} for validation");
-        var folder = Directory.Exists(o.Model) ? o.Model : Path.GetDirectoryName(Path.GetFullPath(o.Model))!;
+        var folder = BartCheckpoint.Folder(o.Model);
         var (model, _) = BartCheckpoint.Load(o.Model);
         using (model)
         {

@@ -89,7 +89,7 @@ public static class VlFineTune
         if (configs.Any(c => c.Method == "linear"))
             throw new ArgumentException($"recipe '{o.Method}': linear trains a classification head, and VL-BART answers in generated text");
         var (bart, _) = BartCheckpoint.Load(o.Model);
-        var folder = Directory.Exists(o.Model) ? o.Model : Path.GetDirectoryName(Path.GetFullPath(o.Model))!;
+        var folder = BartCheckpoint.Folder(o.Model);
         using var tokenizer = TextTokenizer.FromFolder(folder);
         using var data = VlData.Make(o.TrainPerTask, o.ValidationPerTask, o.TestPerTask, o.Vit, log);
         // The data and the model are read before the run folder is touched; a second run on it is refused.

@@ -34,6 +34,9 @@ public static class BartCheckpoint
         throw new FileNotFoundException($"BART checkpoint {path} does not exist (a folder with {ConfigName} and {WeightsName}, or the .safetensors file)", path);
     }
 
+    /// <summary>The folder of a checkpoint given as a folder or as its .safetensors file: where config.json and the tokenizer files are.</summary>
+    public static string Folder(string path) => Path.GetDirectoryName(Files(path).Config)!;
+
     /// <summary>Builds the model config.json describes and loads the checkpoint's weights into it.</summary>
     public static (BartForConditionalGeneration Model, LoadReport Report) Load(string path)
     {
