@@ -14,16 +14,22 @@ namespace CoeffTune.Diffusion;
 public sealed record DitPretrainOptions
 {
     /// <summary>
-    /// Optimiser steps. The default, 4,000 steps of 64 images (about 4.7 passes over the 54,000 captioned training
+    /// Optimiser steps. The default, 10,000 steps of 64 images (about 12 passes over the 54,000 captioned training
     /// images), fits tens of minutes on two CPU cores: a step of <see cref="DitConfig.Small28"/> at batch 64 took
-    /// 0.2-0.35 s there (measured with other work running), so about 20-25 minutes in all.
+    /// about 0.4 s on one thread there.
     /// </summary>
     public int Steps { get; init; } = DefaultSteps;
-    public const int DefaultSteps = 4000;
+    public const int DefaultSteps = 10_000;
     public int BatchSize { get; init; } = 64;
-    public double LearningRate { get; init; } = 5e-4;
+    public double LearningRate { get; init; } = 1e-3;
     /// <summary>Probability that a caption is replaced by the empty one, so the model also learns the unconditional prediction guidance needs.</summary>
     public double CaptionDropout { get; init; } = 0.1;
+    /// <summary>
+    /// gamma of the min-SNR loss weighting (<see cref="DiffusionObjective.MinSnrGamma"/>), or null for the plain noise
+    /// MSE. 5 by default, the paper's value: in 2,000-step pretrainings it raised the share of samples whose class the
+    /// judge recognises from 22.5% (4,000 steps, unweighted, lr 5e-4) to 27.9% at lr 5e-4 and 33.0% at lr 1e-3.
+    /// </summary>
+    public double? MinSnrGamma { get; init; } = 5;
     /// <summary>Training images used (a seeded sample; null: all).</summary>
     public int? TrainImages { get; init; }
     /// <summary>Validation images (a seeded sample of the test images), on which the best weights are chosen.</summary>
@@ -72,7 +78,7 @@ public static class DitPretraining
     public const string WeightsFile = "model.safetensors";
     public const string InfoFile = "pretrain.json";
     /// <summary>The version of the pretraining code (model, data, schedule); a cached model of another version is pretrained anew.</summary>
-    public const int CodeVersion = 1;
+    public const int CodeVersion = 2;
 
     public static bool IsCached(DitPretrainOptions o, AssetCache? cache = null)
     {
@@ -118,7 +124,7 @@ public static class DitPretraining
         var peft = PeftModel.Wrap(model, DiffusionTransformer.Architecture, Array.Empty<string>(), new FullConfig());
         var schedule = NoiseSchedule.Create(o.Schedule);
         int stepsPerEpoch = (train.Count + o.BatchSize - 1) / o.BatchSize;
-        var trainer = new Trainer<DiffusionBatch>(peft, new DiffusionObjective(schedule, o.CaptionDropout), new TrainOptions
+        var trainer = new Trainer<DiffusionBatch>(peft, new DiffusionObjective(schedule, o.CaptionDropout, o.MinSnrGamma), new TrainOptions
         {
             Epochs = (o.Steps + stepsPerEpoch - 1) / stepsPerEpoch, MaxSteps = o.Steps, BatchSize = o.BatchSize,
             LearningRate = o.LearningRate, WeightDecay = 0, WarmupFraction = 0.05, ClipNorm = 1.0,

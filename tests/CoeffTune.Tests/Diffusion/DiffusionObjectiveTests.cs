@@ -74,6 +74,52 @@ public sealed class DiffusionObjectiveTests
     }
 
     [Fact]
+    public void Min_snr_weight_is_min_of_snr_and_gamma_over_snr()
+    {
+        var schedule = NoiseSchedule.Linear();
+        var objective = new DiffusionObjective(schedule, minSnrGamma: 5);
+        using var t = tensor(new long[] { 0, 100, 999 });
+        var w = objective.Weight(t, ScalarType.Float64).data<double>().ToArray();
+        // t = 0: alpha-bar = 1 - 1e-4, SNR = 9999, weight 5 / 9999.
+        Assert.Equal(5.0 / 9999.0, w[0], 1e-12);
+        // t = 100: alpha-bar = prod_{s <= 100} (1 - beta_s), computed here from the betas' closed form.
+        double a = 1;
+        for (int s = 0; s <= 100; s++) a *= 1 - (1e-4 + (0.02 - 1e-4) * s / 999);
+        Assert.Equal(Math.Min(a / (1 - a), 5) / (a / (1 - a)), w[1], 1e-9);
+        Assert.True(a / (1 - a) > 5, "t = 100 has an SNR above gamma, so its weight is below 1");
+        // t = 999: SNR far below 5, weight 1.
+        Assert.Equal(1.0, w[2], 12);
+        Assert.All(new DiffusionObjective(schedule).Weight(t, ScalarType.Float64).data<double>().ToArray(), x => Assert.Equal(1.0, x));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new DiffusionObjective(schedule, minSnrGamma: 0));
+    }
+
+    [Fact]
+    public void Min_snr_loss_is_the_weighted_mean_of_each_images_noise_mse()
+    {
+        using var set = Set(6, new WordHashEncoder());
+        using var model = TinyDiffusion.Trained();
+        var schedule = NoiseSchedule.Linear();
+        var objective = new DiffusionObjective(schedule, captionDropout: 0, minSnrGamma: 5);
+        using var batch = set.MakeBatch([0, 1, 2, 3, 4, 5], CPU);
+        torch.manual_seed(11);
+        double loss = objective.Loss(model, batch).ToDouble();
+        // The same draws by hand: timesteps, then noise; each image's MSE weighted by min(SNR, 5) / SNR.
+        torch.manual_seed(11);
+        var t = randint(0, schedule.Steps, new long[] { 6 }, ScalarType.Int64).data<long>().ToArray();
+        var noise = randn(batch.Images.shape, ScalarType.Float32);
+        using var tt = tensor(t);
+        var prediction = model.forward(schedule.AddNoise(batch.Images, noise, tt), tt, batch.Context, batch.ContextMask);
+        double expected = 0;
+        for (int i = 0; i < 6; i++)
+        {
+            double a = schedule.AlphaBars[(int)t[i]], snr = a / (1 - a);
+            double mse = (prediction[i] - noise[i]).square().mean().ToDouble();
+            expected += Math.Min(snr, 5) / snr * mse / 6;
+        }
+        Assert.Equal(expected, loss, 1e-6);
+    }
+
+    [Fact]
     public void Caption_dropout_outside_0_to_1_is_refused()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new DiffusionObjective(NoiseSchedule.Linear(), 1.0));
