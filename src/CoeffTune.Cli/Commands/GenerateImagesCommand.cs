@@ -24,11 +24,12 @@ public static class GenerateImagesCommand
         var eta = new Option<double>("--eta") { Description = "DDIM eta: 0 deterministic, 1 as noisy as DDPM", DefaultValueFactory = _ => defaults.Eta };
         var scale = new Option<int>("--scale") { Description = "grid pixels per image pixel", DefaultValueFactory = _ => 2 };
         var device = new Option<string>("--device") { Description = "cpu, cuda, cuda:1, ...", DefaultValueFactory = _ => "cpu" };
+        var judge = new Option<bool>("--judge") { Description = $"also say what the image judge ({ImageJudge.CacheName}, trained here on first use) sees: each image's class and attribute, counted" };
         var cmd = new Command("generate-images", "Generate images from a text prompt with a text-to-image diffusion model, optionally with an adapter")
-            { model, adapter, prompt, n, seed, output, outDir, steps, guidance, eta, scale, device };
+            { model, adapter, prompt, n, seed, output, outDir, steps, guidance, eta, scale, device, judge };
         cmd.SetAction(p => Run(p.GetValue(model)!, p.GetValue(adapter), p.GetValue(prompt)!, p.GetValue(n), p.GetValue(seed), p.GetValue(output)!,
             p.GetValue(outDir), new SamplerOptions { Steps = p.GetValue(steps), Guidance = p.GetValue(guidance), Eta = p.GetValue(eta) },
-            p.GetValue(scale), EvalCommand.CheckDevice(p.GetValue(device)!)));
+            p.GetValue(scale), EvalCommand.CheckDevice(p.GetValue(device)!), p.GetValue(judge)));
         return cmd;
     }
 
@@ -37,7 +38,7 @@ public static class GenerateImagesCommand
         [nameof(SamplerOptions.Steps)] = "--steps", [nameof(SamplerOptions.Guidance)] = "--guidance", [nameof(SamplerOptions.Eta)] = "--eta",
     };
 
-    private static int Run(string modelName, string? adapterDir, string prompt, int n, long seed, string output, string? outDir, SamplerOptions options, int scale, string device)
+    private static int Run(string modelName, string? adapterDir, string prompt, int n, long seed, string output, string? outDir, SamplerOptions options, int scale, string device, bool judge = false)
     {
         if (n < 1 || n > 1024) throw new ArgumentException($"--n {n}: must be in 1..1024");
         if (scale < 1 || scale > 16) throw new ArgumentException($"--scale {scale}: must be in 1..16");
@@ -63,6 +64,11 @@ public static class GenerateImagesCommand
         var written = outDir is null ? Array.Empty<string>() : ImageGrid.WriteEach(images, outDir);
         Console.WriteLine($"{n} image{(n == 1 ? "" : "s")} of \"{prompt}\" in {seconds:F1} s ({options.Steps} DDIM steps, guidance {options.Guidance}, eta {options.Eta}, seed {seed}): " +
             $"wrote {output}{(outDir is null ? "" : $" and {written.Count} files in {outDir}")}");
+        if (judge)
+        {
+            using var judgeModel = ImageJudge.Ensure(new JudgeOptions(), log: log);
+            Console.WriteLine($"the judge ({judgeModel.Info.ClassAccuracy:P1} class accuracy on real test images) sees: {judgeModel.Judge(images, JudgedImages.ClassIn(prompt))}");
+        }
         return 0;
     }
 }

@@ -193,6 +193,16 @@ public sealed class ImageJudge : IDisposable
         }
     }
 
+    /// <summary>
+    /// What the judge sees in <paramref name="images"/>: how many it gives each class and each attribute, most first
+    /// (ties in class order), and the share of images whose class is <paramref name="expectedClass"/>, when one is named.
+    /// </summary>
+    public JudgedImages Judge(Tensor images, string? expectedClass = null)
+    {
+        var (classes, attributes) = Predict(images);
+        return JudgedImages.Tally(classes, attributes, expectedClass);
+    }
+
     private static VisionTransformer LoadWeights(PretrainedVit backbone, string path)
     {
         var model = new VisionTransformer(backbone.Config with { Classes = ClassNames.Count * AttributeCount });
@@ -232,4 +242,33 @@ public sealed class ImageFeatures : IDisposable
     public Tensor Of(Tensor images) => ImageJudge.InBatches(images, model.Features);
 
     public void Dispose() => model.Dispose();
+}
+
+/// <summary>The judge's verdict on a set of images: counts per class and per attribute, most first.</summary>
+public sealed record JudgedImages(int Images, IReadOnlyList<(string Name, int Count)> Classes, IReadOnlyList<(ImageAttribute Attribute, int Count)> Attributes,
+    string? ExpectedClass, double? ExpectedShare)
+{
+    /// <summary>Counts the predictions; <paramref name="expectedClass"/> (one of <see cref="ImageJudge.ClassNames"/>) also gets its share.</summary>
+    public static JudgedImages Tally(int[] classes, ImageAttribute[] attributes, string? expectedClass = null)
+    {
+        if (classes.Length != attributes.Length) throw new ArgumentException($"{classes.Length} class predictions but {attributes.Length} attribute predictions");
+        if (expectedClass is not null && !ImageJudge.ClassNames.Contains(expectedClass))
+            throw new ArgumentException($"'{expectedClass}' is not one of the judge's classes ({string.Join(", ", ImageJudge.ClassNames)})", nameof(expectedClass));
+        var byClass = classes.GroupBy(c => c).OrderByDescending(g => g.Count()).ThenBy(g => g.Key)
+            .Select(g => (ImageJudge.ClassNames[g.Key], g.Count())).ToList();
+        var byAttribute = attributes.GroupBy(a => a).OrderByDescending(g => g.Count()).ThenBy(g => g.Key)
+            .Select(g => (g.Key, g.Count())).ToList();
+        double? share = expectedClass is null || classes.Length == 0 ? null
+            : classes.Count(c => ImageJudge.ClassNames[c] == expectedClass) / (double)classes.Length;
+        return new JudgedImages(classes.Length, byClass, byAttribute, expectedClass, share);
+    }
+
+    /// <summary>The judge's class among <see cref="ImageJudge.ClassNames"/> that <paramref name="prompt"/> names ("a rotated photo of a sneaker": "a sneaker"), or null.</summary>
+    public static string? ClassIn(string prompt) =>
+        ImageJudge.ClassNames.Where(name => System.Text.RegularExpressions.Regex.IsMatch(prompt, $@"\b{System.Text.RegularExpressions.Regex.Escape(name)}\b",
+            System.Text.RegularExpressions.RegexOptions.IgnoreCase)).OrderByDescending(n => n.Length).FirstOrDefault();
+
+    public override string ToString() =>
+        (ExpectedShare is { } s ? $"{ExpectedClass} in {s * 100:F0}% ({(int)Math.Round(s * Images)} of {Images}); " : "") +
+        $"classes: {string.Join(", ", Classes.Select(c => $"{c.Name} {c.Count}"))}; attributes: {string.Join(", ", Attributes.Select(a => $"{a.Attribute.ToString().ToLowerInvariant()} {a.Count}"))}";
 }

@@ -70,4 +70,29 @@ public sealed class ImageJudgeTests
         Assert.Empty(train.Intersect(validation));
         Assert.Contains("40 images, 35 + 10", Assert.Throws<ArgumentException>(() => ImageJudge.Labelled(fashion, digits, 10, 1, "x", skip: 35)).Message);
     }
+
+    [Fact]
+    public void A_tally_counts_classes_and_attributes_most_first_and_the_prompts_share()
+    {
+        // Classes 7 (a sneaker) x3, 5 (a sandal) x2, 13 (the digit three) x1; attributes plain x4, small x2.
+        int[] classes = [7, 5, 7, 13, 5, 7];
+        ImageAttribute[] attributes = [ImageAttribute.Plain, ImageAttribute.Small, ImageAttribute.Plain, ImageAttribute.Plain, ImageAttribute.Small, ImageAttribute.Plain];
+        var t = JudgedImages.Tally(classes, attributes, "a sneaker");
+        Assert.Equal(6, t.Images);
+        Assert.Equal([("a sneaker", 3), ("a sandal", 2), ("the digit three", 1)], t.Classes);
+        Assert.Equal([(ImageAttribute.Plain, 4), (ImageAttribute.Small, 2)], t.Attributes);
+        Assert.Equal(0.5, t.ExpectedShare);
+        Assert.Equal("a sneaker in 50% (3 of 6); classes: a sneaker 3, a sandal 2, the digit three 1; attributes: plain 4, small 2", t.ToString());
+        Assert.Null(JudgedImages.Tally(classes, attributes).ExpectedShare);
+        Assert.Contains("'a boat'", Assert.Throws<ArgumentException>(() => JudgedImages.Tally(classes, attributes, "a boat")).Message);
+        Assert.Throws<ArgumentException>(() => JudgedImages.Tally(classes, attributes[..3]));
+    }
+
+    [Theory]
+    [InlineData("a photo of a sneaker", "a sneaker")]
+    [InlineData("a rotated photo of a t-shirt", "a t-shirt")]
+    [InlineData("A small photo of a Shirt", "a shirt")]
+    [InlineData("an inverted image of the digit seven", "the digit seven")]
+    [InlineData("a photo of sks", null)]
+    public void The_class_a_prompt_names_is_found(string prompt, string? expected) => Assert.Equal(expected, JudgedImages.ClassIn(prompt));
 }
