@@ -32,8 +32,9 @@ public sealed record ConceptPrompt(string Text, ImageAttribute Attribute);
 /// method in the other benches (the paper does not give it for SDXL). Seeds 0, 1, 2.</item>
 /// <item>Prompts: 25 per concept, <see cref="Prompts"/>; 4 images each, 25 sampling steps (half the sampler's default,
 /// so that the 120 runs' 12,000 images fit about an hour of one CPU core) with the sampler's defaults, eta 1 and
-/// guidance 2 (chosen on the base model's samples of one pretraining prompt, before any concept was trained), the
-/// sampling noise seeded by the run's seed and the concept, so every method draws from the same noise.</item>
+/// guidance 1.5 (chosen on the base model's samples of its 64 pretraining captions, before any concept was trained on
+/// it: see <see cref="SamplerOptions.Guidance"/>), the sampling noise seeded by the run's seed and the concept, so
+/// every method draws from the same noise.</item>
 /// <item>Metrics: fidelity (mean cosine similarity of <c>vit-fmnist</c> features between generated and concept
 /// images, as DINO/CLIP-I scores), alignment (the judge names the prompt's attribute), diversity (mean pairwise
 /// 1 - cosine similarity among one prompt's images), and recognition (the judge names the concept's class).</item>

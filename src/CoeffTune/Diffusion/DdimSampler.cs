@@ -16,9 +16,11 @@ public sealed record SamplerOptions
     public double Eta { get; init; } = 1.0;
     /// <summary>
     /// Classifier-free guidance scale w: eps = eps_uncond + w (eps_cond - eps_uncond); 1 is the conditional model alone.
-    /// 2 by default: at 3, dit-fmnist's samples saturate.
+    /// 1.5 by default, chosen on dit-fmnist's samples of its 64 pretraining captions (8 each, 25 steps, eta 1): the judge
+    /// named the caption's class in 50.4% at w = 1, 55.9% at 1.25, 57.6% at 1.5, 54.3% at 1.75 and 43.9% at 2; larger
+    /// scales saturate the samples.
     /// </summary>
-    public double Guidance { get; init; } = 2.0;
+    public double Guidance { get; init; } = 1.5;
     /// <summary>Clamp the predicted clean image to [-1, 1] at every step (the data's range), as diffusers' clip_sample.</summary>
     public bool ClipDenoised { get; init; } = true;
     /// <summary>Images per forward pass (each is two rows with guidance).</summary>
