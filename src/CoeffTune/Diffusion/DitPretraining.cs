@@ -15,8 +15,7 @@ public sealed record DitPretrainOptions
 {
     /// <summary>
     /// Optimiser steps. The default, 10,000 steps of 64 images (about 12 passes over the 54,000 captioned training
-    /// images), fits tens of minutes on two CPU cores: a step of <see cref="DitConfig.Small28"/> at batch 64 took
-    /// about 0.4 s on one thread there.
+    /// images), fits tens of minutes on two CPU cores: it took 2,347 s there.
     /// </summary>
     public int Steps { get; init; } = DefaultSteps;
     public const int DefaultSteps = 10_000;
@@ -27,7 +26,7 @@ public sealed record DitPretrainOptions
     /// <summary>
     /// gamma of the min-SNR loss weighting (<see cref="DiffusionObjective.MinSnrGamma"/>), or null for the plain noise
     /// MSE. 5 by default, the paper's value: in 2,000-step pretrainings it raised the share of samples whose class the
-    /// judge recognises from 22.5% (4,000 steps, unweighted, lr 5e-4) to 27.9% at lr 5e-4 and 33.0% at lr 1e-3.
+    /// judge recognises (guidance 2) from 22.5% (4,000 steps, unweighted, lr 5e-4) to 27.9% at lr 5e-4 and 33.0% at lr 1e-3.
     /// </summary>
     public double? MinSnrGamma { get; init; } = 5;
     /// <summary>Training images used (a seeded sample; null: all).</summary>
