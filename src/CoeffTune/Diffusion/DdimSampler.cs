@@ -10,8 +10,9 @@ public sealed record SamplerOptions
     public int Steps { get; init; } = 50;
     /// <summary>
     /// 1 by default: on dit-fmnist's samples of its 64 pretraining captions (25 steps, guidance 1.5) the judge named the
-    /// caption's class in 57.6% with eta 1 and 31.1% with eta 0, whose samples fill with stroke-like textures (Fréchet distance 0.60 and
-    /// 12.5): the fresh noise of each step washes out the errors of the model's low-noise predictions.
+    /// caption's class in 57.6% with eta 1 and 31.1% with eta 0, whose samples fill with stroke-like textures
+    /// (Fréchet distance 0.60 and 12.5): the fresh noise of each step washes out the errors of the model's low-noise
+    /// predictions.
     /// </summary>
     public double Eta { get; init; } = 1.0;
     /// <summary>
