@@ -97,6 +97,18 @@ public sealed record ConceptBenchSetup
         return s;
     }
 
+    /// <summary>
+    /// The setup with another training budget (steps, learning rate; null keeps the setup's). A changed budget gets its
+    /// own name, "concept-{steps}-{lr}", so its results, files and default folder never mix with the fixed setup's.
+    /// </summary>
+    public ConceptBenchSetup WithBudget(int? steps, double? learningRate)
+    {
+        if (steps is null && learningRate is null) return this;
+        var training = (Training with { Steps = steps ?? Training.Steps, LearningRate = learningRate ?? Training.LearningRate }).Validate();
+        if (training == Training) return this;
+        return this with { Training = training, Name = FormattableString.Invariant($"{Name}-{training.Steps}-{training.LearningRate:G}") };
+    }
+
     /// <summary>The classes concepts come from, in order: (task, label, name, medium).</summary>
     public static readonly IReadOnlyList<(string Task, int Label, string Name, string Medium)> ConceptClasses =
     [

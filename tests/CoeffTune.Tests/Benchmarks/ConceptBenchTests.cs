@@ -37,6 +37,20 @@ public sealed class ConceptBenchTests
     }
 
     [Fact]
+    public void Another_budget_gets_its_own_name_and_the_papers_keeps_concept()
+    {
+        var s = ConceptBenchSetup.Create(quick: false);
+        Assert.Same(s, s.WithBudget(null, null));
+        Assert.Equal("concept", s.WithBudget(200, 3e-4).Name);
+        var other = s.WithBudget(600, 1e-3);
+        Assert.Equal(("concept-600-0.001", 600, 1e-3), (other.Name, other.Training.Steps, other.Training.LearningRate));
+        Assert.Equal("concept-400-0.0003", s.WithBudget(400, null).Name);
+        Assert.Equal(s.Methods, other.Methods);
+        Assert.Equal("Steps", Assert.Throws<ArgumentOutOfRangeException>(() => s.WithBudget(0, null)).ParamName);
+        Assert.Equal("LearningRate", Assert.Throws<ArgumentOutOfRangeException>(() => s.WithBudget(null, -1)).ParamName);
+    }
+
+    [Fact]
     public void Fidelity_is_the_mean_cosine_over_every_pair()
     {
         // Generated (1,0) and (1,1); references (1,0) and (0,2): cosines 1, 0, 1/sqrt2, 1/sqrt2; mean (1 + sqrt2) / 4.
