@@ -38,7 +38,7 @@ public static class GenerateImagesCommand
         [nameof(SamplerOptions.Steps)] = "--steps", [nameof(SamplerOptions.Guidance)] = "--guidance", [nameof(SamplerOptions.Eta)] = "--eta",
     };
 
-    private static int Run(string modelName, string? adapterDir, string prompt, int n, long seed, string output, string? outDir, SamplerOptions options, int scale, string device, bool judge = false)
+    private static int Run(string modelName, string? adapterDir, string prompt, int n, long seed, string output, string? outDir, SamplerOptions options, int scale, string device, bool judge)
     {
         if (n < 1 || n > 1024) throw new ArgumentException($"--n {n}: must be in 1..1024");
         if (scale < 1 || scale > 16) throw new ArgumentException($"--scale {scale}: must be in 1..16");

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using CoeffTune.Assets;
 using CoeffTune.Checkpoints;
 using CoeffTune.Data;
@@ -265,8 +266,8 @@ public sealed record JudgedImages(int Images, IReadOnlyList<(string Name, int Co
 
     /// <summary>The judge's class among <see cref="ImageJudge.ClassNames"/> that <paramref name="prompt"/> names ("a rotated photo of a sneaker": "a sneaker"), or null.</summary>
     public static string? ClassIn(string prompt) =>
-        ImageJudge.ClassNames.Where(name => System.Text.RegularExpressions.Regex.IsMatch(prompt, $@"\b{System.Text.RegularExpressions.Regex.Escape(name)}\b",
-            System.Text.RegularExpressions.RegexOptions.IgnoreCase)).OrderByDescending(n => n.Length).FirstOrDefault();
+        ImageJudge.ClassNames.Where(name => Regex.IsMatch(prompt, $@"\b{Regex.Escape(name)}\b", RegexOptions.IgnoreCase))
+            .OrderByDescending(n => n.Length).FirstOrDefault();
 
     public override string ToString() =>
         (ExpectedShare is { } s ? $"{ExpectedClass} in {s * 100:F0}% ({(int)Math.Round(s * Images)} of {Images}); " : "") +
